@@ -1,0 +1,39 @@
+# The two commands a newcomer runs: `make serve` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test test-unit test-integration check bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# replicate-stainless installs into the same `replicate/` package folder as replicate==1.0.7,
+# so its tests drive it from a virtualenv of its own.
+STAINLESS := .venv-stainless/.installed
+$(STAINLESS):
+	$(PYTHON) -m venv .venv-stainless
+	.venv-stainless/bin/python -m pip install --quiet 'replicate-stainless==0.6.0'
+	touch $(STAINLESS)
+
+serve: $(STAMP)
+	$(BIN)/modelyard serve
+
+test: $(STAMP) $(STAINLESS)
+	$(BIN)/python -m pytest tests -q
+
+check: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest tests -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .venv-stainless .modelyard

@@ -1,0 +1,79 @@
+"""Dependencies shared by the routes: the platform, the caller's account, URL building, JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
+
+from modelyard.accounts import Account, parse_authorization
+from modelyard.core.errors import BadRequest, InvalidInput, Unauthenticated
+from modelyard.services.platform import Platform
+from modelyard.services.urls import Urls
+
+
+def get_platform(request: Request) -> Platform:
+    return request.app.state.platform  # type: ignore[no-any-return]
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+async def get_account(request: Request, platform: PlatformDep) -> Account:
+    token = parse_authorization(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthenticated()
+    account = await platform.authenticator.authenticate(token)
+    if account is None:
+        raise Unauthenticated()
+    request.state.account = account
+    return account
+
+
+CurrentAccount = Annotated[Account, Depends(get_account)]
+
+
+def get_urls(request: Request, platform: PlatformDep) -> Urls:
+    return platform.urls(str(request.base_url))
+
+
+UrlsDep = Annotated[Urls, Depends(get_urls)]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest("The request body is not valid JSON.") from exc
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def parse_body(model: type[T], data: Any) -> T:
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise InvalidInput(f"Invalid request: {detail}", errors) from exc

@@ -1,0 +1,132 @@
+"""Routes: /v1/predictions and the model-scoped create endpoint."""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from modelyard.api.deps import CurrentAccount, PlatformDep, UrlsDep, json_response, parse_body, read_json
+from modelyard.core.errors import BadRequest
+from modelyard.core.timeutil import parse_iso
+from modelyard.services import predictions as service
+from modelyard.services.catalog import VersionInfo
+from modelyard.services.platform import Platform
+from modelyard.accounts import Account
+from modelyard.services.urls import Urls
+
+router = APIRouter()
+
+PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait(?:=(\d+))?(?:$|[,;\s])")
+MAX_WAIT = 60
+
+
+def parse_prefer(header: str | None) -> int | None:
+    """Seconds to hold a create request: `Prefer: wait` → 60, `wait=N` → N (clamped to 60)."""
+    if not header:
+        return None
+    match = PREFER_WAIT.search(header.strip())
+    if match is None:
+        return None
+    seconds = int(match[1]) if match[1] else MAX_WAIT
+    return max(1, min(seconds, MAX_WAIT))
+
+
+async def create_and_respond(
+    platform: Platform,
+    account: Account,
+    urls: Urls,
+    request: Request,
+    version: VersionInfo,
+    body: service.CreatePrediction,
+    *,
+    deployment: str | None = None,
+) -> Response:
+    started = time.monotonic()
+    wait = parse_prefer(request.headers.get("prefer"))
+    created = await service.create_prediction(platform, account, version, body, deployment=deployment)
+    row = created.row
+    headers: dict[str, str] = {}
+    if wait is not None:
+        headers["Preference-Applied"] = f"wait={wait}" if "=" in request.headers.get("prefer", "") else "wait"
+        remaining = wait - 0.5 - (time.monotonic() - started)
+        if remaining > 0:
+            await platform.bus.wait_done(row["id"], remaining)
+        row = await service.get_prediction(platform, account, row["id"])
+    body_json = service.render_prediction(row, urls, sync_unfinished=wait is not None)
+    headers["Location"] = body_json["urls"]["get"]
+    return json_response(body_json, status=201, headers=headers)
+
+
+@router.post("/v1/predictions")
+async def create_prediction(
+    request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
+    body = parse_body(service.CreatePrediction, await read_json(request))
+    if body.version is None:
+        raise BadRequest("The request must name a `version` (a version id, owner/name:id or owner/name).")
+    async with platform.db.connect() as conn:
+        version = await platform.catalog.resolve(conn, account, body.version)
+    return await create_and_respond(platform, account, urls, request, version, body)
+
+
+@router.post("/v1/models/{owner}/{name}/predictions")
+async def create_model_prediction(
+    owner: str, name: str, request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
+    body = parse_body(service.CreatePrediction, await read_json(request))
+    async with platform.db.connect() as conn:
+        version = await platform.catalog.resolve(conn, account, f"{owner}/{name}")
+    return await create_and_respond(platform, account, urls, request, version, body)
+
+
+@router.get("/v1/predictions")
+async def list_predictions(
+    request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
+    params = request.query_params
+    try:
+        after = parse_iso(params["created_after"]) if "created_after" in params else None
+        before = parse_iso(params["created_before"]) if "created_before" in params else None
+    except ValueError as exc:
+        raise BadRequest("created_after and created_before must be ISO 8601 timestamps.") from exc
+    rows, next_cursor = await service.list_predictions(
+        platform,
+        account,
+        cursor=params.get("cursor"),
+        created_after=after,
+        created_before=before,
+        source=params.get("source"),
+    )
+    next_url = None
+    if next_cursor:
+        query = {"cursor": next_cursor} | {
+            k: v for k, v in params.items() if k in ("created_after", "created_before", "source")
+        }
+        next_url = urls.api("/v1/predictions?" + urlencode(query))
+    return json_response(
+        {
+            "next": next_url,
+            "previous": None,
+            "results": [service.render_prediction(r, urls) for r in rows],
+        }
+    )
+
+
+@router.get("/v1/predictions/{prediction_id}")
+async def get_prediction(
+    prediction_id: str, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
+    row = await service.get_prediction(platform, account, prediction_id)
+    return json_response(service.render_prediction(row, urls), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/v1/predictions/{prediction_id}/cancel")
+async def cancel_prediction(
+    prediction_id: str, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
+    row = await service.cancel_prediction(platform, account, prediction_id)
+    return json_response(service.render_prediction(row, urls))

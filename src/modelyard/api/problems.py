@@ -1,0 +1,59 @@
+"""The one place errors become `application/problem+json` responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from modelyard.core.errors import ModelyardError
+
+logger = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: object) -> Response:
+    body = {"title": title, "detail": detail, "status": status, **extra}
+    return Response(json.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+async def _modelyard_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ModelyardError)
+    body = exc.to_problem()
+    return Response(json.dumps(body), status_code=exc.status, media_type=PROBLEM, headers=exc.headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed"}
+    detail = exc.detail if isinstance(exc.detail, str) else "The request could not be handled."
+    if exc.status_code == 404:
+        detail = "There is nothing at this URL."
+    return problem(exc.status_code, titles.get(exc.status_code, "Error"), detail, headers=exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "The request is not valid."
+    return problem(422, "Invalid request", detail, errors=errors)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error", exc_info=exc)
+    return problem(500, "Internal Server Error", "Something went wrong on the server; see its log.")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ModelyardError, _modelyard_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

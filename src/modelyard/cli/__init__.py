@@ -1,0 +1,21 @@
+"""The `modelyard` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from modelyard.cli import push, run, serve, tokens
+
+app = typer.Typer(
+    help="modelyard: a self-hostable Replicate that runs Cog models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.command("push")(push.push)
+app.command("run")(run.run)
+app.add_typer(tokens.app, name="tokens")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,126 @@
+"""`modelyard serve`: the embedded platform in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+import socket
+from pathlib import Path
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from modelyard.api import create_app
+from modelyard.services.builtins import register_builtins
+from modelyard.services.platform import Platform
+from modelyard.settings import Settings
+
+console = Console()
+
+
+def serve(
+    host: str = typer.Option(None, help="Address to listen on [MODELYARD_HOST, default 127.0.0.1]."),
+    port: int = typer.Option(None, help="Port [MODELYARD_PORT, default 8000]."),
+    data_dir: Path = typer.Option(None, help="Data directory [MODELYARD_DATA_DIR, default ./.modelyard]."),
+    public_url: str = typer.Option(None, help="Base URL clients reach this server at [MODELYARD_PUBLIC_URL]."),
+    idle_timeout: float = typer.Option(None, help="Seconds an idle model instance stays warm [default 300]."),
+    owner: str = typer.Option(None, help="Name of the owner account made on first start [default admin]."),
+    tls_cert: Path = typer.Option(None, help="TLS certificate (PEM) to serve HTTPS [MODELYARD_TLS_CERT]."),
+    tls_key: Path = typer.Option(None, help="TLS private key (PEM) [MODELYARD_TLS_KEY]."),
+    allow_private_networks: bool = typer.Option(
+        None, "--allow-private-networks", help="Allow webhooks and input URLs on private addresses."
+    ),
+    hardware: str = typer.Option(None, help="Declared GPU inventory, e.g. gpu-t4=2 [MODELYARD_HARDWARE]."),
+    no_builtins: bool = typer.Option(False, "--no-builtins", help="Do not register the built-in models."),
+) -> None:
+    """Start the platform: API, queue and model instances, in this process."""
+    given = {
+        k: v
+        for k, v in dict(
+            host=host, port=port, data_dir=data_dir, public_url=public_url, idle_timeout=idle_timeout,
+            owner=owner, tls_cert=tls_cert, tls_key=tls_key,
+            allow_private_networks=allow_private_networks, hardware=hardware,
+        ).items()
+        if v is not None
+    }
+    if no_builtins:
+        given["register_builtin_models"] = False
+    try:
+        settings = Settings(**given)
+    except ValueError as exc:
+        console.print(f"[bold red]Error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    run_server(settings)
+
+
+def run_server(settings: Settings) -> None:
+    if settings.tls_cert and not settings.internal_port:
+        # Model instances cannot verify our certificate: they talk to a loopback HTTP listener.
+        settings.internal_port = _free_port()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    platform = Platform(settings)
+
+    async def on_ready(p: Platform) -> None:
+        if p.first_token:
+            console.print(
+                f"\nCreated the owner account [bold]{settings.owner}[/]. Its API token, shown only once:\n"
+                f"\n    [bold green]{p.first_token}[/]\n\n"
+                f"Use it with: export REPLICATE_API_TOKEN={p.first_token}\n",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if settings.register_builtin_models:
+            asyncio.ensure_future(register_builtins(p))
+        where = settings.public_url or f"{settings.scheme}://{settings.host}:{settings.port}"
+        console.print(f"modelyard is serving on {where}", highlight=False)
+
+    app = create_app(platform, on_ready=on_ready)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        h11_max_incomplete_event_size=None,
+    )
+    if not settings.internal_port or settings.internal_port == settings.port:
+        uvicorn.Server(config).run()
+        return
+    internal = uvicorn.Config(
+        app, host="127.0.0.1", port=settings.internal_port, lifespan="off", log_level="warning"
+    )
+    asyncio.run(_serve_both(uvicorn.Server(config), _QuietServer(internal)))
+
+
+class _QuietServer(uvicorn.Server):
+    """A second listener that leaves signal handling to the public server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_both(public: uvicorn.Server, internal: uvicorn.Server) -> None:
+    # The public server owns the lifespan; the internal one starts once the platform is up.
+    task = asyncio.ensure_future(public.serve())
+    while not public.started and not task.done():
+        await asyncio.sleep(0.01)
+    internal_task = asyncio.ensure_future(internal.serve())
+    await task
+    internal.should_exit = True
+    await internal_task
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

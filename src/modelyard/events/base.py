@@ -1,0 +1,39 @@
+"""The event-bus contract: per-prediction events with replay for late subscribers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+# Event kinds. output/logs/error/done are what the SSE stream carries; status is for waiters.
+OUTPUT, LOGS, ERROR, DONE, STATUS = "output", "logs", "error", "done", "status"
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    kind: str
+    data: Any
+    ts: float
+
+
+class EventBus:
+    """Fan-out of a prediction's events to SSE subscribers, webhooks and sync waiters.
+
+    `subscribe` yields every event from the first one (replay), then live ones, and ends
+    after `done`. `has_history` says whether the bus still holds a prediction's events.
+    """
+
+    def publish(self, prediction_id: str, kind: str, data: Any = None) -> Event:
+        raise NotImplementedError
+
+    def subscribe(self, prediction_id: str) -> AsyncIterator[Event]:
+        raise NotImplementedError
+
+    def has_history(self, prediction_id: str) -> bool:
+        raise NotImplementedError
+
+    async def wait_done(self, prediction_id: str, timeout: float) -> bool:
+        """Wait until the prediction is terminal; False on timeout."""
+        raise NotImplementedError

@@ -1,0 +1,79 @@
+"""File storage backends: the contract and the local-disk implementation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from modelyard.core.errors import BadRequest
+
+
+class FileStorage:
+    """Bytes stored under keys like `predictions/<id>/<name>` or `files/<id>`."""
+
+    async def put(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def get(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def local_path(self, key: str) -> Path | None:
+        """A path on this machine to stream the bytes from, where the backend has one."""
+        return None
+
+    async def delete_prefix(self, prefix: str) -> int:
+        raise NotImplementedError
+
+    async def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape the storage root."""
+    path = PurePosixPath(key)
+    if not key or path.is_absolute() or any(part in ("..", "") for part in path.parts):
+        raise BadRequest("That file name is not allowed.")
+    return key
+
+
+class LocalFileStorage(FileStorage):
+    """Files under a directory; writes go to a temp file and are renamed into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    async def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+
+    async def get(self, key: str) -> bytes | None:
+        path = self._path(key)
+        return path.read_bytes() if path.is_file() else None
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
+    async def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    async def delete_prefix(self, prefix: str) -> int:
+        path = self._path(prefix.rstrip("/"))
+        if path.is_dir():
+            count = sum(1 for p in path.rglob("*") if p.is_file())
+            shutil.rmtree(path, ignore_errors=True)
+            return count
+        if path.is_file():
+            path.unlink()
+            return 1
+        return 0

@@ -1,0 +1,801 @@
+"""One supervised coglet process serving one model version: spawn, health, predict, cancel, stop.
+
+coglet 0.23.1 executes well but has sharp edges, hidden here from the instance's owner:
+spurious 409s when a slot is not back yet, a worker crash that leaves the server UNHEALTHY
+for good, a cancel that cannot interrupt a blocking C call, a hard-coded /tmp/coglet, and a
+server that stalls small SSE writes (see `_http.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from modelyard.core.errors import InstanceError
+from modelyard.runtime import _processes
+from modelyard.runtime._http import loopback_client
+from modelyard.runtime._sse import aiter_events
+
+logger = logging.getLogger(__name__)
+
+State = Literal["booting", "idle", "busy", "stopping", "stopped", "failed"]
+DoneStatus = Literal["succeeded", "failed", "canceled"]
+
+CRASHED = "The model instance crashed while running this prediction ({reason})"
+STOPPED = "The model instance was stopped while running this prediction"
+
+# coglet 0.23.1 hard-codes this directory (TMPDIR is ignored) and leaves one per prediction.
+_COGLET_PREDICTIONS = Path("/tmp/coglet/predictions")
+# The only variables a model process inherits from the platform: no platform secrets.
+_INHERITED = frozenset(
+    "HOME USER LOGNAME LANG LANGUAGE TZ LD_LIBRARY_PATH SSL_CERT_FILE SSL_CERT_DIR"
+    " REQUESTS_CA_BUNDLE CURL_CA_BUNDLE HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy"
+    " no_proxy".split()
+)
+_PREDICTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_OUTPUT_TAIL = 400
+_BOOT_MARGIN = 60.0  # seconds allowed on top of setup_timeout for spawning and imports
+_CONFLICT_LIMIT = 30.0  # seconds of 409 while we hold a free slot before giving up
+_PREDICT_TIMEOUT = httpx.Timeout(10.0, read=None)
+_SHUTDOWN_WAIT = 2.0
+_TERM_WAIT = 1.0
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """How to run one model version; the builder and the version record supply it."""
+
+    version_id: str
+    source_dir: Path  # coglet's cwd; holds .cog/openapi_schema.json
+    venv_dir: Path  # its bin/ goes first on PATH: coglet spawns its worker as bare `python`
+    predict_ref: str  # "predict.py:Predictor" -> COG_PREDICT_TYPE_STUB
+    concurrency: int = 1  # -> COG_MAX_CONCURRENCY (>1 needs an async run())
+    environment: Mapping[str, str] = field(default_factory=dict)  # cog.yaml `environment`
+    gpu_devices: tuple[int, ...] | None = None  # -> CUDA_VISIBLE_DEVICES; None hides every GPU
+    upload_url: str | None = None  # coglet --upload-url: output files are PUT there
+    setup_timeout: float | None = None  # -> COG_SETUP_TIMEOUT (whole seconds, at least 1)
+    extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. COG_WEIGHTS
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if ":" not in self.predict_ref:
+            raise ValueError("predict_ref must look like 'predict.py:Predictor'")
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """coglet took the prediction into a slot; user code runs from here."""
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    text: str  # one captured line with its "\n"; concatenated they make the logs
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One output chunk: an iterator's yield, a list's item, or a scalar output whole (index 0)."""
+
+    value: Any
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    value: Any
+    mode: str  # "replace" | "increment" | "append"
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The terminal event; `output` is the complete, authoritative output."""
+
+    status: DoneStatus
+    output: Any = None
+    error: str | None = None
+    logs: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+RuntimeEvent = Started | Log | Output | Metric | Done
+
+
+@dataclass(eq=False)
+class _Run:
+    id: str
+    started: bool = False  # coglet sent `start`, so a cancel can reach it
+    cancel_requested: bool = False
+    killed: bool = False  # the instance was killed to enforce this run's cancel
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Instance:
+    """A coglet process for one version, with `spec.concurrency` prediction slots.
+
+    Lifecycle: `await start()` (booting -> idle, or InstanceError), `predict()` while
+    `free_slots > 0` (idle <-> busy), then `await stop()` (stopping -> stopped). A crash, an
+    exit or `kill()` moves it to `failed`; the owner then calls `stop()` to reap it and
+    starts a replacement.
+
+        instance = Instance(spec, pid_dir=data_dir / "instances")
+        await instance.start()
+        async for event in instance.predict(prediction_id, {"prompt": "hi"}):
+            ...  # Started, Log, Output, Metric, then exactly one Done
+        await instance.stop()
+    """
+
+    def __init__(
+        self,
+        spec: InstanceSpec,
+        *,
+        instance_id: str | None = None,
+        cancel_grace: float = 10.0,
+        pid_dir: Path | None = None,
+        tmp_root: Path | None = None,
+    ) -> None:
+        self.id = instance_id or f"inst-{uuid.uuid4().hex[:12]}"
+        self.spec = spec
+        self.state: State = "booting"
+        self.failure: str | None = None  # why the instance failed, for logs and errors
+        self.pid: int | None = None
+        self.port: int | None = None
+        self.started_at: datetime | None = None
+        self.ready_at: datetime | None = None
+        self.idle_since: float | None = None  # time.monotonic() when the last slot freed
+        self.setup_logs = ""
+        self.conflict_retries = 0  # spurious 409s absorbed, for diagnostics
+        self._cancel_grace = cancel_grace
+        self._pid_dir = pid_dir
+        self._tmp_root = tmp_root
+        self._tmpdir: Path | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._output: deque[bytes] = deque(maxlen=_OUTPUT_TAIL)
+        self._runs: dict[str, _Run] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._exited = asyncio.Event()
+        self._stopping = False
+        self._streaming = True
+
+    def __repr__(self) -> str:
+        return (
+            f"Instance(id={self.id!r}, version={self.spec.version_id[:12]!r}, state={self.state!r})"
+        )
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._runs)
+
+    @property
+    def alive(self) -> bool:
+        """The process runs and the instance has not failed (it may still be booting)."""
+        return (
+            self._process is not None
+            and not self._exited.is_set()
+            and self.state in ("booting", "idle", "busy")
+        )
+
+    @property
+    def free_slots(self) -> int:
+        if self.state not in ("idle", "busy"):
+            return 0
+        return max(0, self.spec.concurrency - len(self._runs))
+
+    @property
+    def tmpdir(self) -> Path | None:
+        return self._tmpdir
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Spawn coglet and wait until it is READY.
+
+        Raises InstanceError when setup fails, times out or the process exits first; its
+        detail holds the setup error and the tail of coglet's output. On any failure or
+        cancellation the process group is killed and its files removed.
+        """
+        if self._process is not None:
+            raise RuntimeError("an Instance can be started only once")
+        began = time.monotonic()
+        self.started_at = datetime.now(UTC)
+        try:
+            for attempt in range(3):
+                await self._spawn()
+                try:
+                    health = await self._wait_ready(began)
+                    break
+                except _PortTaken:
+                    if attempt == 2:
+                        raise InstanceError("could not find a free port for the model") from None
+                    await self._end_process()
+            await self._ready(health, began)
+        except BaseException as exc:
+            self._stopping = True
+            self.state = "failed"
+            self.failure = self.failure or (
+                exc.detail if isinstance(exc, InstanceError) else repr(exc)
+            )
+            await self._reap()
+            raise
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Drain, then end the process group and remove the instance's files.
+
+        Waits up to `grace` seconds for in-flight predictions (they end as failed, "stopped",
+        if they outlive it), asks coglet to exit with POST /shutdown when idle, then SIGTERM
+        and SIGKILL to the whole group. Safe to call in any state, more than once.
+        """
+        if self.state == "stopped":
+            return
+        self._stopping = True
+        if self.state != "failed":
+            self.state = "stopping"
+        if self._process is not None:
+            deadline = time.monotonic() + grace
+            await _wait_event(self._drained, deadline - time.monotonic())
+            if not self._exited.is_set() and not self._runs and self._client is not None:
+                with contextlib.suppress(httpx.HTTPError):
+                    await self._client.post("/shutdown", timeout=_SHUTDOWN_WAIT)
+                await _wait_event(self._exited, _SHUTDOWN_WAIT)
+            if not self._exited.is_set() and not self._runs and self.pid is not None:
+                _processes.kill_group(self.pid, signal.SIGTERM)
+                await _wait_event(self._exited, _TERM_WAIT)
+        await self._reap()
+        self.state = "stopped"
+        logger.info("instance %s stopped", self.id)
+
+    def kill(self, reason: str = "killed by its owner") -> None:
+        """SIGKILL the process group now; in-flight predictions end failed.
+
+        The instance's files are removed once the process is gone; `stop()` may still be
+        awaited to be sure everything is reaped.
+        """
+        if self.pid is not None and self.state != "stopped":
+            _processes.kill_group(self.pid)
+        if not self._stopping and self.state not in ("failed", "stopped"):
+            self._fail(reason)
+
+    async def healthy(self) -> bool:
+        """Whether coglet can take predictions. A crashed worker (UNHEALTHY with a closed
+        healthcheck channel), SETUP_FAILED or DEFUNCT mark the instance failed for good."""
+        if self.state not in ("idle", "busy") or self._exited.is_set() or self._client is None:
+            return False
+        try:
+            response = await self._client.get("/health-check", timeout=10.0)
+            health = response.json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        status = health.get("status")
+        if status in ("READY", "BUSY"):
+            return True
+        if status == "UNHEALTHY" and "channel closed" in str(health.get("user_healthcheck_error")):
+            self._fail("the model worker crashed")
+        elif status in ("SETUP_FAILED", "DEFUNCT"):
+            self._fail(f"coglet reports {status}")
+        return False
+
+    # -- predictions --------------------------------------------------------------------
+
+    async def predict(
+        self,
+        prediction_id: str,
+        input: Mapping[str, Any],
+        *,
+        context: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[RuntimeEvent]:
+        """Run one prediction, yielding its events in order and exactly one `Done` last.
+
+        Raises InstanceError before anything is yielded when the prediction never reached
+        the model (no free slot, instance not running or unreachable): the caller may run it
+        elsewhere. Once iteration starts every outcome is a `Done`: a crash mid-prediction is
+        `failed` with the CRASHED message (and the instance is marked failed), an input the
+        schema rejects is `failed` without `Started`. Iterate to the end: the slot is freed
+        when the iterator finishes. Abandoning it early cancels the prediction; the slot
+        stays taken until coglet has really stopped it.
+        """
+        if not _PREDICTION_ID.match(prediction_id):
+            raise ValueError("prediction ids are 1-128 letters, digits, '_', '-' or '.'")
+        if prediction_id in self._runs:
+            raise InstanceError(f"prediction {prediction_id} is already running on {self.id}")
+        if self.free_slots == 0:
+            raise InstanceError(f"instance {self.id} has no free slot (state {self.state})")
+        run = self._admit(prediction_id)
+        body: dict[str, Any] = {"id": prediction_id, "input": dict(input)}
+        if context:
+            body["context"] = dict(context)
+        response: httpx.Response | None = None
+        finished = False
+        try:
+            response = await self._open(run, body)
+            if response is None:
+                finished = True
+                yield Done(status="canceled")
+                return
+            if response.headers.get("content-type", "").startswith("text/event-stream"):
+                async with aclosing(self._relay(run, response)) as events:
+                    async for event in events:
+                        finished = finished or isinstance(event, Done)
+                        yield event
+            else:
+                for event in await self._sync_result(response):
+                    yield event
+            finished = True
+        finally:
+            if response is not None:
+                await response.aclose()
+            if finished or not run.started:
+                self._release(run)
+            else:
+                self._background(self._abandon(run))
+
+    async def cancel(self, prediction_id: str) -> None:
+        """Cancel a prediction on this instance; returns once it has ended.
+
+        coglet is asked to cancel (repeatedly, in case one request is lost). If the prediction
+        is still running after the instance's `cancel_grace` seconds (e.g. stuck in a C call),
+        the process group is killed: the prediction then ends `canceled`, other predictions on
+        the instance end `failed`, and the instance is `failed`. Unknown ids are ignored.
+        """
+        run = self._runs.get(prediction_id)
+        if run is None:
+            return
+        run.cancel_requested = True
+        await self._enforce_cancel(run)
+
+    # -- spawning -----------------------------------------------------------------------
+
+    async def _spawn(self) -> None:
+        self.port = _processes.free_port()
+        if self._tmpdir is None:
+            self._tmpdir = Path(
+                tempfile.mkdtemp(prefix=f"modelyard-{self.id}-", dir=self._tmp_root)
+            )
+        argv = [str(self.spec.venv_dir / "bin" / "python"), "-c", _processes.BOOTSTRAP]
+        argv += ["--host", "127.0.0.1"]
+        if self.spec.upload_url:
+            argv += ["--upload-url", self.spec.upload_url]
+        self._exited = asyncio.Event()
+        self._output.clear()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=self.spec.source_dir,
+                env=_environment(self.spec, self.port, self._tmpdir),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                limit=1 << 20,
+            )
+        except OSError as exc:
+            raise InstanceError(f"could not start the model process: {exc}") from exc
+        self.pid = self._process.pid
+        if self._pid_dir is not None:
+            _processes.record(self._pid_dir, self.id, self.spec.version_id, self.pid)
+        self._client = loopback_client(
+            f"http://127.0.0.1:{self.port}", max_connections=self.spec.concurrency + 4
+        )
+        self._background(self._read_output(self._process))
+        self._background(self._watch(self._process))
+        logger.info(
+            "instance %s spawned for version %s (pid %d, port %d)",
+            self.id,
+            self.spec.version_id[:12],
+            self.pid,
+            self.port,
+        )
+
+    async def _wait_ready(self, began: float) -> dict[str, Any]:
+        assert self._client is not None
+        deadline = None
+        if self.spec.setup_timeout is not None:
+            deadline = began + self.spec.setup_timeout + _BOOT_MARGIN
+        delay = 0.001
+        while True:
+            if self._exited.is_set():
+                await asyncio.sleep(0.05)  # let the reader catch the last lines
+                tail = self._output_tail()
+                if "address already in use" in tail.lower():
+                    raise _PortTaken
+                exited = _describe_exit(self._returncode())
+                raise InstanceError(
+                    self._with_tail(
+                        f"The model process exited ({exited}) before it was ready", tail
+                    )
+                )
+            try:
+                health = (await self._client.get("/health-check", timeout=5.0)).json()
+            except (httpx.HTTPError, ValueError):
+                health = {}
+            status = health.get("status")
+            if status in ("READY", "BUSY"):
+                return dict(health)
+            if status in ("SETUP_FAILED", "DEFUNCT"):
+                self.setup_logs = self._with_tail(_setup_logs(health), self._output_tail())
+                raise InstanceError(f"Model setup failed: {self.setup_logs}")
+            if deadline is not None and time.monotonic() > deadline:
+                waited = time.monotonic() - began
+                raise InstanceError(
+                    self._with_tail(
+                        f"The model was not ready after {waited:.0f} s", self._output_tail()
+                    )
+                )
+            await _wait_event(self._exited, delay)
+            delay = min(delay * 2, 0.05)
+
+    async def _ready(self, health: dict[str, Any], began: float) -> None:
+        assert self._client is not None
+        if "logs" not in health.get("setup", {}):  # coglet fills them in just after READY
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                health = (await self._client.get("/health-check", timeout=5.0)).json()
+        self.setup_logs = _setup_logs(health)
+        self.ready_at = datetime.now(UTC)
+        self.idle_since = time.monotonic()
+        self.state = "idle"
+        logger.info("instance %s ready in %.2f s", self.id, time.monotonic() - began)
+
+    async def _read_output(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        while True:
+            try:
+                line = await process.stdout.readline()
+            except ValueError:  # an over-long line was dropped by the reader
+                continue
+            if not line:
+                return
+            self._output.append(line)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("[%s] %s", self.id, _render(line))
+
+    async def _watch(self, process: asyncio.subprocess.Process) -> None:
+        code = await process.wait()
+        self._exited.set()
+        _processes.kill_group(process.pid)  # the worker and anything the model started
+        # Died or was killed after boot: clean up even if stop() never comes. While booting,
+        # start() handles the exit (and may respawn on another port).
+        if not self._stopping and self.state != "booting":
+            if self.state not in ("failed", "stopped"):
+                self._fail(f"the model process exited ({_describe_exit(code)})")
+            await self._remove_files()
+
+    async def _end_process(self) -> None:
+        """Kill whatever is left of the group, wait for it, and stop our tasks and client."""
+        if self._process is not None and self.pid is not None:
+            _processes.kill_group(self.pid)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._process.wait(), 10.0)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _reap(self) -> None:
+        """End the process, free every slot, and remove the instance's files."""
+        await self._end_process()
+        for run in list(self._runs.values()):
+            self._release(run)
+        await self._remove_files()
+
+    async def _remove_files(self) -> None:
+        if self._tmpdir is not None:
+            await asyncio.to_thread(shutil.rmtree, self._tmpdir, True)
+        if self._pid_dir is not None:
+            _processes.forget(self._pid_dir, self.id)
+
+    # -- prediction internals -----------------------------------------------------------
+
+    def _admit(self, prediction_id: str) -> _Run:
+        run = _Run(prediction_id)
+        self._runs[prediction_id] = run
+        self._drained.clear()
+        self.idle_since = None
+        if len(self._runs) >= self.spec.concurrency:
+            self.state = "busy"
+        return run
+
+    def _release(self, run: _Run) -> None:
+        if self._runs.pop(run.id, None) is None:
+            return
+        run.ended.set()
+        shutil.rmtree(_COGLET_PREDICTIONS / run.id, ignore_errors=True)
+        if not self._runs:
+            self._drained.set()
+            self.idle_since = time.monotonic()
+        if self.state == "busy":
+            self.state = "idle"
+
+    async def _open(self, run: _Run, body: dict[str, Any]) -> httpx.Response | None:
+        """PUT the prediction, absorbing 409s; None if it was canceled before it started."""
+        assert self._client is not None
+        first_conflict: float | None = None
+        next_check = 0.0
+        delay = 0.001
+        transport_errors = 0
+        while not run.cancel_requested:
+            headers = {"Accept": "text/event-stream"} if self._streaming else {}
+            request = self._client.build_request(
+                "PUT",
+                f"/predictions/{run.id}",
+                json=body,
+                headers=headers,
+                timeout=_PREDICT_TIMEOUT,
+            )
+            try:
+                response = await self._client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                transport_errors += 1
+                if self._exited.is_set() or transport_errors > 2:
+                    self._fail(f"coglet stopped answering ({type(exc).__name__})")
+                    raise InstanceError(f"The model instance {self.id} is not reachable") from exc
+                continue
+            if response.status_code == 406 and self._streaming:
+                await response.aclose()
+                logger.warning(
+                    "version %s has no x-cog-streaming in its schema: events arrive at the end",
+                    self.spec.version_id[:12],
+                )
+                self._streaming = False
+                continue
+            if response.status_code >= 500:
+                await response.aclose()
+                raise InstanceError(f"The model instance answered HTTP {response.status_code}")
+            if response.status_code != 409:
+                return response
+            await response.aclose()
+            self.conflict_retries += 1
+            now = time.monotonic()
+            first_conflict = first_conflict or now
+            if now - first_conflict > 0.1 and now >= next_check:
+                next_check = now + 0.5
+                await self.healthy()  # marks the instance failed if the worker crashed
+                if self.state not in ("idle", "busy"):
+                    raise InstanceError(
+                        f"The model instance {self.id} stopped accepting predictions"
+                    )
+            if now - first_conflict > _CONFLICT_LIMIT:
+                self._fail("coglet kept every slot busy while one of ours was free")
+                raise InstanceError(f"The model instance {self.id} is stuck")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.025)
+        return None
+
+    async def _relay(self, run: _Run, response: httpx.Response) -> AsyncIterator[RuntimeEvent]:
+        """Translate coglet's SSE stream; synthesize a Done if the stream breaks first."""
+        logs: list[str] = []
+        outputs: list[Any] = []
+        done = False
+        with contextlib.suppress(httpx.TransportError):  # a dead process ends the stream
+            async for sse in aiter_events(response.aiter_lines()):
+                try:
+                    data = json.loads(sse.data)
+                except ValueError:
+                    logger.warning("instance %s sent a malformed %s event", self.id, sse.event)
+                    continue
+                if sse.event == "start":
+                    run.started = True
+                    if run.cancel_requested:
+                        self._background(self._post_cancel(run.id))
+                    yield Started()
+                elif sse.event == "log":
+                    logs.append(str(data.get("data", "")))
+                    yield Log(logs[-1])
+                elif sse.event == "output":
+                    outputs.append(data.get("chunk"))
+                    yield Output(outputs[-1], int(data.get("index", len(outputs) - 1)))
+                elif sse.event == "metric":
+                    yield Metric(
+                        str(data.get("name")), data.get("value"), str(data.get("mode", "replace"))
+                    )
+                elif sse.event == "completed" and not done:
+                    done = True
+                    yield self._completed(data)
+        if not done:
+            yield await self._lost(run, "".join(logs), outputs)
+
+    async def _sync_result(self, response: httpx.Response) -> list[RuntimeEvent]:
+        """A non-SSE answer: the sync fallback, or an error before the prediction started."""
+        raw = await response.aread()
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = {}
+        if response.status_code == 422:
+            return [Done(status="failed", error=_validation_error(data))]
+        if response.status_code != 200 or "status" not in data:
+            text = raw.decode(errors="replace")[:500]
+            return [
+                Done(status="failed", error=f"coglet answered HTTP {response.status_code}: {text}")
+            ]
+        return [Started(), self._completed(data)]
+
+    def _completed(self, data: Mapping[str, Any]) -> Done:
+        status = data.get("status")
+        error = data.get("error")
+        if status == "failed" and error == "Worker crashed":
+            self._fail("the model worker crashed")
+            error = CRASHED.format(reason="the model worker crashed")
+        if status not in ("succeeded", "failed", "canceled"):
+            error = error or f"coglet ended the prediction with status {status!r}"
+            status = "failed"
+        return Done(
+            status=status,
+            output=data.get("output"),
+            error=error,
+            logs=str(data.get("logs") or ""),
+            metrics=dict(data.get("metrics") or {}),
+        )
+
+    async def _lost(self, run: _Run, logs: str, outputs: list[Any]) -> Done:
+        """The stream ended without `completed`: coglet died or was killed."""
+        await _wait_event(self._exited, 0.5)
+        partial = outputs or None
+        if run.killed:
+            return Done(status="canceled", output=partial, logs=logs)
+        if self._stopping:
+            return Done(status="failed", output=partial, error=STOPPED, logs=logs)
+        if self._exited.is_set():
+            reason = f"the model process exited ({_describe_exit(self._returncode())})"
+        else:
+            reason = "the connection to the model process was lost"
+        self._fail(reason)
+        return Done(status="failed", output=partial, error=CRASHED.format(reason=reason), logs=logs)
+
+    async def _enforce_cancel(self, run: _Run) -> None:
+        deadline = time.monotonic() + self._cancel_grace
+        delay = 0.01
+        while not run.ended.is_set() and not self._exited.is_set():
+            if run.started and await self._post_cancel(run.id) == 404:
+                return  # coglet has finished it; the stream carries the outcome
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                run.killed = True
+                logger.warning(
+                    "instance %s: prediction %s ignored its cancel for %.1f s, killing",
+                    self.id,
+                    run.id,
+                    self._cancel_grace,
+                )
+                self.kill(f"killed because prediction {run.id} ignored its cancel")
+                return
+            await _wait_event(run.ended, min(delay, remaining))
+            delay = min(delay * 2, 0.25)
+
+    async def _abandon(self, run: _Run) -> None:
+        run.cancel_requested = True
+        try:
+            await self._enforce_cancel(run)
+        finally:
+            self._release(run)
+
+    async def _post_cancel(self, prediction_id: str) -> int | None:
+        if self._client is None:
+            return None
+        try:
+            response = await self._client.post(f"/predictions/{prediction_id}/cancel", timeout=5.0)
+        except httpx.HTTPError:
+            return None
+        return response.status_code
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _fail(self, reason: str) -> None:
+        if self.state in ("failed", "stopped"):
+            return
+        self.state = "failed"
+        self.failure = reason
+        logger.warning("instance %s failed: %s", self.id, reason)
+
+    def _background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _returncode(self) -> int | None:
+        return self._process.returncode if self._process is not None else None
+
+    def _output_tail(self, lines: int = 40) -> str:
+        return "\n".join(_render(line) for line in list(self._output)[-lines:])
+
+    @staticmethod
+    def _with_tail(message: str, tail: str) -> str:
+        return f"{message}\n\nLast output of the model process:\n{tail}" if tail else message
+
+
+class _PortTaken(Exception):
+    """coglet lost the race for the port we picked; spawn again on another."""
+
+
+def _environment(spec: InstanceSpec, port: int, tmpdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _INHERITED or k.startswith("LC_")}
+    env.update(spec.environment)
+    env.update(
+        PATH=f"{spec.venv_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+        VIRTUAL_ENV=str(spec.venv_dir),
+        PYTHONUNBUFFERED="1",
+        PYTHONNOUSERSITE="1",
+        TMPDIR=str(tmpdir),
+        PORT=str(port),
+        COG_PREDICT_TYPE_STUB=spec.predict_ref,
+        COG_MAX_CONCURRENCY=str(spec.concurrency),
+        CUDA_VISIBLE_DEVICES=",".join(str(d) for d in spec.gpu_devices or ()),
+        MODELYARD_PARENT_PID=str(os.getpid()),
+    )
+    if spec.setup_timeout is not None:  # coglet ignores fractions ("0.5" means no timeout)
+        env["COG_SETUP_TIMEOUT"] = str(max(1, math.ceil(spec.setup_timeout)))
+    env.update(spec.extra_env)
+    return env
+
+
+def _setup_logs(health: Mapping[str, Any]) -> str:
+    setup = health.get("setup") or {}
+    return str(setup.get("logs") or "")
+
+
+def _validation_error(data: Mapping[str, Any]) -> str:
+    details = data.get("detail")
+    if not isinstance(details, list):
+        return "Input validation failed"
+    parts = []
+    for item in details:
+        loc = [str(p) for p in item.get("loc", []) if p not in ("body", "input")]
+        parts.append(f"{'.'.join(loc) or 'input'}: {item.get('msg', 'invalid')}")
+    return "Input validation failed: " + "; ".join(parts)
+
+
+def _render(line: bytes) -> str:
+    """coglet's JSON log lines as `[target] message: error`; other lines as they are."""
+    text = line.decode("utf-8", errors="replace").rstrip()
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(record, dict):
+        return text
+    fields = record.get("fields") or {}
+    rendered = f"[{record.get('target', 'coglet')}] {fields.get('message', '')}"
+    return f"{rendered}: {fields['error']}" if fields.get("error") else rendered
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
+    if event.is_set():
+        return True
+    if timeout <= 0:
+        return False
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+    return event.is_set()

@@ -1,0 +1,140 @@
+"""Resolving model and version references, with compiled schemas cached per version."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from modelyard.accounts import Account
+from modelyard.core.errors import InvalidVersion, NotFound
+from modelyard.core.validation import InputSchema
+from modelyard.store import models as store
+
+VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
+MODEL_REF = re.compile(r"^(?P<owner>[a-z0-9][a-z0-9_.-]*)/(?P<name>[a-z0-9][a-z0-9_.-]*)$")
+VERSION_REF = re.compile(
+    r"^(?P<owner>[a-z0-9][a-z0-9_.-]*)/(?P<name>[a-z0-9][a-z0-9_.-]*):(?P<version>[0-9a-f]{64})$"
+)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A runnable version with what the hot path needs, computed once."""
+
+    pk: int
+    id: str
+    model_id: int
+    owner: str
+    name: str
+    visibility: str
+    row: dict[str, Any] = field(repr=False)
+    schema: InputSchema = field(repr=False)
+
+    @property
+    def model(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    @property
+    def output_schema(self) -> dict[str, Any]:
+        return (self.row.get("openapi_schema") or {}).get("components", {}).get("schemas", {}).get(
+            "Output", {}
+        )
+
+    @property
+    def is_iterator(self) -> bool:
+        return self.output_schema.get("x-cog-array-type") == "iterator"
+
+    @property
+    def queue(self) -> str:
+        return f"version:{self.pk}"
+
+
+def can_see(account: Account | None, owner: str, visibility: str) -> bool:
+    return visibility == "public" or (account is not None and account.username == owner)
+
+
+class Catalog:
+    """Looks up versions by any reference form, caching compiled input schemas by version."""
+
+    def __init__(self) -> None:
+        self._by_pk: dict[int, VersionInfo] = {}
+
+    def forget(self, pk: int | None = None) -> None:
+        if pk is None:
+            self._by_pk.clear()
+        else:
+            self._by_pk.pop(pk, None)
+
+    def _info(self, version: dict[str, Any], model: dict[str, Any]) -> VersionInfo:
+        cached = self._by_pk.get(version["pk"])
+        if cached is not None and cached.visibility == model["visibility"]:
+            return cached
+        info = VersionInfo(
+            pk=version["pk"],
+            id=version["id"],
+            model_id=model["id"],
+            owner=model["owner"],
+            name=model["name"],
+            visibility=model["visibility"],
+            row=version,
+            schema=InputSchema.from_openapi(version.get("openapi_schema") or {}),
+        )
+        self._by_pk[info.pk] = info
+        return info
+
+    async def by_pk(self, conn: AsyncConnection, pk: int) -> VersionInfo:
+        cached = self._by_pk.get(pk)
+        if cached is not None:
+            return cached
+        version = await store.find_version_by_pk(conn, pk)
+        if version is None:
+            raise NotFound("That version no longer exists.")
+        model = await store.find_model_by_id(conn, version["model_id"])
+        assert model is not None
+        return self._info(version, model)
+
+    async def model(self, conn: AsyncConnection, account: Account | None, owner: str, name: str) -> dict[str, Any]:
+        """A model the caller may see; others' private models are answered as missing."""
+        model = await store.find_model(conn, owner, name)
+        if model is None or not can_see(account, model["owner"], model["visibility"]):
+            raise NotFound(f"The model {owner}/{name} does not exist.")
+        return model
+
+    async def latest(self, conn: AsyncConnection, account: Account, owner: str, name: str) -> VersionInfo:
+        model = await self.model(conn, account, owner, name)
+        if not model["latest_version_id"]:
+            raise InvalidVersion(f"The model {owner}/{name} has no runnable version yet.")
+        version = await store.find_version(conn, model["id"], model["latest_version_id"])
+        if version is None or version["status"] != "ready":
+            raise InvalidVersion(f"The model {owner}/{name} has no runnable version yet.")
+        return self._info(version, model)
+
+    async def resolve(self, conn: AsyncConnection, account: Account, ref: str) -> VersionInfo:
+        """A version from `<64-hex id>`, `owner/name:<id>` or `owner/name` (its latest version)."""
+        if not isinstance(ref, str):
+            raise InvalidVersion()
+        if m := VERSION_REF.match(ref):
+            model = await store.find_model(conn, m["owner"], m["name"])
+            if model is None or not can_see(account, model["owner"], model["visibility"]):
+                raise InvalidVersion()
+            version = await store.find_version(conn, model["id"], m["version"])
+            if version is None or version["status"] != "ready":
+                raise InvalidVersion()
+            return self._info(version, model)
+        if VERSION_ID.match(ref):
+            for row in await store.find_versions_by_id(conn, ref):
+                if row["status"] == "ready" and can_see(account, row["owner"], row["visibility"]):
+                    model = await store.find_model_by_id(conn, row["model_id"])
+                    assert model is not None
+                    version = {k: v for k, v in row.items() if k not in ("owner", "name", "visibility")}
+                    return self._info(version, model)
+            raise InvalidVersion()
+        if m := MODEL_REF.match(ref):
+            try:
+                return await self.latest(conn, account, m["owner"], m["name"])
+            except NotFound as exc:
+                raise InvalidVersion() from exc
+        raise InvalidVersion()

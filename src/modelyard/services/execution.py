@@ -1,0 +1,240 @@
+"""What happens to a prediction while it runs: the scheduler's sink, writing to store and bus."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import mimetypes
+import secrets
+from pathlib import Path
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from modelyard.core.states import Status, transition
+from modelyard.core.timeutil import utcnow
+from modelyard.events import DONE, ERROR, LOGS, OUTPUT
+from modelyard.runtime.instance import Done, InstanceSpec, Log, Output
+from modelyard.runtime.scheduler import Job
+from modelyard.services.urls import FILE_MARKER, file_marker
+from modelyard.store import predictions as store
+
+if TYPE_CHECKING:
+    from modelyard.services.platform import Platform
+
+logger = logging.getLogger(__name__)
+
+FLUSH_EVERY = 0.1
+
+
+@dataclass
+class _Live:
+    """A running prediction's output and logs, flushed to the store every FLUSH_EVERY seconds."""
+
+    iterator: bool
+    created_at: datetime
+    started_at: datetime
+    logs: list[str] = field(default_factory=list)
+    output: list[Any] = field(default_factory=list)
+    dirty: bool = False
+
+
+class Execution:
+    """Implements the scheduler's JobSink against the store, the event bus and file storage."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.live: dict[str, _Live] = {}
+        self._iterators: dict[str, bool] = {}
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def spec_for(self, queue: str) -> InstanceSpec:
+        kind, _, pk = queue.partition(":")
+        async with self.platform.db.connect() as conn:
+            info = await self.platform.catalog.by_pk(conn, int(pk))
+        row = info.row
+        return InstanceSpec(
+            version_id=info.id,
+            source_dir=self.platform.settings.data_dir / row["source_dir"],
+            venv_dir=Path(row["venv_dir"]),
+            predict_ref=row["predict_ref"],
+            concurrency=int(row["concurrency"] or 1),
+            environment=dict(row["environment"] or {}),
+            upload_url=self.platform.upload_url,
+            setup_timeout=self.platform.settings.setup_timeout,
+        )
+
+    async def prepare(self, prediction_id: str) -> Job | None:
+        async with self.platform.db.connect() as conn:
+            row = await store.find_prediction(conn, prediction_id)
+            if row is None or row["status"] != Status.STARTING.value:
+                return None
+            info = await self.platform.catalog.by_pk(conn, row["version_pk"])
+        self._iterators[prediction_id] = info.is_iterator
+        job_input = await self.platform.inputs.for_model(row["input"])
+        return Job(prediction_id=prediction_id, input=job_input)
+
+    async def started(self, prediction_id: str, instance_id: str) -> None:
+        now = utcnow()
+        async with self.platform.db.begin() as conn:
+            row = await store.find_prediction(conn, prediction_id)
+            assert row is not None
+            transition(row["status"], Status.PROCESSING)
+            await store.update_prediction(
+                conn,
+                prediction_id,
+                status=Status.PROCESSING.value,
+                started_at=now,
+                instance_id=instance_id,
+            )
+        self.live[prediction_id] = _Live(
+            iterator=self._iterators.pop(prediction_id, False),
+            created_at=_aware(row["created_at"]),
+            started_at=now,
+        )
+        logger.info("prediction %s processing on %s", prediction_id, instance_id)
+        self.platform.bus.publish(prediction_id, "status", {"status": "processing"})
+        self._ensure_flusher()
+
+    async def event(self, prediction_id: str, event: Any) -> None:
+        live = self.live.get(prediction_id)
+        if live is None:
+            return
+        if isinstance(event, Log):
+            live.logs.append(event.text)
+            live.dirty = True
+            self.platform.bus.publish(prediction_id, LOGS, event.text)
+        elif isinstance(event, Output) and live.iterator:
+            value = await self._store_files(prediction_id, event.value)
+            live.output.append(value)
+            live.dirty = True
+            self.platform.bus.publish(prediction_id, OUTPUT, value)
+
+    async def finished(self, prediction_id: str, done: Done) -> None:
+        live = self.live.pop(prediction_id, None)
+        logs = "".join(live.logs) if live and live.logs else (done.logs or "")
+        if live is not None and live.iterator:
+            output: Any = live.output
+            if isinstance(done.output, list) and len(done.output) > len(live.output):
+                # Items the stream did not carry (should not happen, but never lose output).
+                rest = [await self._store_files(prediction_id, v) for v in done.output[len(live.output):]]
+                for item in rest:
+                    self.platform.bus.publish(prediction_id, OUTPUT, item)
+                output = live.output + rest
+        else:
+            output = await self._store_files(prediction_id, done.output)
+            if done.status == Status.SUCCEEDED.value and output is not None:
+                self.platform.bus.publish(prediction_id, OUTPUT, output)
+        await self._finish(prediction_id, Status(done.status), output=output, logs=logs,
+                           error=done.error, metrics=done.metrics or {}, live=live)
+
+    async def abandoned(self, prediction_id: str, error: str, logs: str = "") -> None:
+        """The prediction cannot run (setup failed, timed out, instance gone): it fails."""
+        live = self.live.pop(prediction_id, None)
+        if live is None:
+            from modelyard.services.predictions import finish_unstarted
+
+            await finish_unstarted(self.platform, prediction_id, Status.FAILED, error=error, logs=logs)
+            return
+        await self._finish(prediction_id, Status.FAILED, output=live.output if live.iterator else None,
+                           logs="".join(live.logs) + logs, error=error, metrics={}, live=live)
+
+    async def _finish(
+        self,
+        prediction_id: str,
+        status: Status,
+        *,
+        output: Any,
+        logs: str,
+        error: str | None,
+        metrics: dict[str, Any],
+        live: _Live | None,
+    ) -> None:
+        now = utcnow()
+        async with self.platform.db.begin() as conn:
+            row = await store.find_prediction(conn, prediction_id)
+            if row is None or Status(row["status"]).terminal:
+                return
+            transition(row["status"], status)
+            started = live.started_at if live else (_aware(row["started_at"]) if row["started_at"] else now)
+            metrics = {k: v for k, v in metrics.items() if k != "predict_time"}
+            metrics["predict_time"] = round((now - started).total_seconds(), 6)
+            metrics["total_time"] = round((now - _aware(row["created_at"])).total_seconds(), 6)
+            await asyncio.shield(
+                store.update_prediction(
+                    conn,
+                    prediction_id,
+                    status=status.value,
+                    output=output,
+                    logs=logs,
+                    error=error,
+                    metrics=metrics,
+                    completed_at=now,
+                    started_at=started,
+                )
+            )
+        if status == Status.FAILED:
+            self.platform.bus.publish(prediction_id, ERROR, {"detail": error or "Prediction failed"})
+        self.platform.bus.publish(prediction_id, DONE, {"status": status.value})
+        logger.info(
+            "prediction %s %s in %.3fs", prediction_id, status.value, metrics["predict_time"]
+        )
+
+    # -- live flushing -------------------------------------------------------------------------
+
+    def _ensure_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        while self.live:
+            await asyncio.sleep(FLUSH_EVERY)
+            dirty = [(pid, live) for pid, live in list(self.live.items()) if live.dirty]
+            if not dirty:
+                continue
+            async with self.platform.db.begin() as conn:
+                for pid, live in dirty:
+                    live.dirty = False
+                    values: dict[str, Any] = {"logs": "".join(live.logs)}
+                    if live.iterator:
+                        values["output"] = list(live.output)
+                    await store.update_if_status(conn, pid, [Status.PROCESSING.value], **values)
+
+    # -- files ---------------------------------------------------------------------------------
+
+    async def _store_files(self, prediction_id: str, value: Any) -> Any:
+        """Map uploaded-file URLs to stored-file markers and store data: URLs coglet left inline."""
+        if isinstance(value, str):
+            prefix = self.platform.internal_files_prefix
+            if value.startswith(prefix):
+                return file_marker(unquote(value[len(prefix):]))
+            if value.startswith("data:") and ";base64," in value[:200]:
+                return await self._store_data_url(prediction_id, value) or value
+            return value
+        if isinstance(value, list):
+            return [await self._store_files(prediction_id, v) for v in value]
+        if isinstance(value, dict):
+            return {k: await self._store_files(prediction_id, v) for k, v in value.items()}
+        return value
+
+    async def _store_data_url(self, prediction_id: str, value: str) -> str | None:
+        header, _, payload = value.partition(",")
+        mime = header[5:].split(";", 1)[0] or "application/octet-stream"
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        ext = mimetypes.guess_extension(mime) or ".bin"
+        key = f"predictions/{prediction_id}/output-{secrets.token_hex(4)}{ext}"
+        await self.platform.storage.put(key, data)
+        return file_marker(key)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+__all__ = ["Execution", "FILE_MARKER"]

@@ -1,0 +1,180 @@
+"""Model and version use cases, and the JSON a client sees for them."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelyard.accounts import Account
+from modelyard.core.errors import BadRequest, Conflict, NotFound
+from modelyard.core.shapes import Model, Version
+from modelyard.core.timeutil import isoformat, utcnow
+from modelyard.services.catalog import can_see
+from modelyard.services.urls import Urls
+from modelyard.store import models as store
+from modelyard.store import predictions as predictions_store
+
+if TYPE_CHECKING:
+    from modelyard.services.platform import Platform
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+PAGE_SIZE = 100
+
+
+class CreateModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    owner: str
+    name: str
+    visibility: str = Field(default="private", pattern="^(public|private)$")
+    hardware: str = "cpu"
+    description: str | None = None
+    github_url: str | None = None
+    paper_url: str | None = None
+    license_url: str | None = None
+    cover_image_url: str | None = None
+
+
+async def create_model(platform: Platform, account: Account, body: CreateModel) -> dict[str, Any]:
+    if body.owner != account.username:
+        raise BadRequest(f"You can only create models under your own account ('{account.username}').")
+    if not NAME.match(body.name):
+        raise BadRequest(
+            "A model name must be lowercase letters, digits, '-', '_' or '.', starting with a "
+            "letter or digit."
+        )
+    async with platform.db.begin() as conn:
+        if await store.find_model(conn, body.owner, body.name):
+            raise Conflict(f"The model {body.owner}/{body.name} already exists.")
+        return await store.create_model(conn, **body.model_dump(), created_at=utcnow(), run_count=0)
+
+
+async def get_model(platform: Platform, account: Account | None, owner: str, name: str) -> dict[str, Any]:
+    async with platform.db.connect() as conn:
+        return await platform.catalog.model(conn, account, owner, name)
+
+
+async def delete_model(platform: Platform, account: Account, owner: str, name: str) -> None:
+    async with platform.db.begin() as conn:
+        model = await platform.catalog.model(conn, account, owner, name)
+        if model["owner"] != account.username:
+            raise NotFound(f"The model {owner}/{name} does not exist.")
+        if await store.list_versions(conn, model["id"], status=None, after_pk=None, limit=1):
+            raise Conflict("Only a model without versions can be deleted; delete its versions first.")
+        await store.delete_model(conn, model["id"])
+
+
+async def list_models(
+    platform: Platform, account: Account | None, *, cursor: str | None, query: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    after = _decode_int(cursor) if cursor else None
+    visible = [account.username] if account else []
+    async with platform.db.connect() as conn:
+        rows = await store.list_models(conn, visible_to=visible, after_id=after, limit=PAGE_SIZE + 1, query=query)
+    next_cursor = _encode_int(rows[PAGE_SIZE - 1]["id"]) if len(rows) > PAGE_SIZE else None
+    return rows[:PAGE_SIZE], next_cursor
+
+
+async def get_version(platform: Platform, account: Account | None, owner: str, name: str, version_id: str) -> dict[str, Any]:
+    async with platform.db.connect() as conn:
+        model = await platform.catalog.model(conn, account, owner, name)
+        version = await store.find_version(conn, model["id"], version_id)
+    if version is None or version["status"] != "ready":
+        raise NotFound(f"The version {version_id} of {owner}/{name} does not exist.")
+    return version
+
+
+async def list_versions(
+    platform: Platform, account: Account | None, owner: str, name: str, *, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    after = _decode_int(cursor) if cursor else None
+    async with platform.db.connect() as conn:
+        model = await platform.catalog.model(conn, account, owner, name)
+        rows = await store.list_versions(conn, model["id"], after_pk=after, limit=PAGE_SIZE + 1)
+    next_cursor = _encode_int(rows[PAGE_SIZE - 1]["pk"]) if len(rows) > PAGE_SIZE else None
+    return rows[:PAGE_SIZE], next_cursor
+
+
+async def delete_version(platform: Platform, account: Account, owner: str, name: str, version_id: str) -> None:
+    """Delete an own version that no prediction has used."""
+    async with platform.db.begin() as conn:
+        model = await platform.catalog.model(conn, account, owner, name)
+        version = await store.find_version(conn, model["id"], version_id)
+        if version is None or model["owner"] != account.username:
+            raise NotFound(f"The version {version_id} of {owner}/{name} does not exist.")
+        if await store.count_version_predictions(conn, version["pk"]):
+            raise Conflict("This version has predictions and cannot be deleted.")
+        await store.delete_version(conn, version["pk"])
+        if model["latest_version_id"] == version_id:
+            remaining = await store.list_versions(conn, model["id"], after_pk=None, limit=1)
+            await store.update_model(
+                conn, model["id"], latest_version_id=remaining[0]["id"] if remaining else None
+            )
+    platform.catalog.forget(version["pk"])
+    if version.get("source_dir"):
+        shutil.rmtree(platform.data_dir / version["source_dir"], ignore_errors=True)
+
+
+def render_version(row: dict[str, Any]) -> dict[str, Any]:
+    return Version(
+        id=row["id"],
+        created_at=isoformat(row["created_at"]) or "",
+        cog_version=row.get("cog_version") or "0.23.1",
+        openapi_schema=row.get("openapi_schema") or {},
+        python_requested=row.get("python_requested"),
+        python_version=row.get("python_version"),
+        coglet_version=row.get("coglet_version"),
+        gpu=bool(row.get("gpu")),
+        concurrency=int(row.get("concurrency") or 1),
+    ).to_json()
+
+
+async def render_model(platform: Platform, row: dict[str, Any], urls: Urls) -> dict[str, Any]:
+    latest = None
+    example = None
+    async with platform.db.connect() as conn:
+        if row["latest_version_id"]:
+            version = await store.find_version(conn, row["id"], row["latest_version_id"])
+            if version is not None and version["status"] == "ready":
+                latest = render_version(version)
+        if row.get("default_example_id"):
+            from modelyard.services.predictions import render_prediction
+
+            prediction = await predictions_store.find_prediction(conn, row["default_example_id"])
+            if prediction is not None:
+                example = render_prediction(prediction, urls)
+    return Model(
+        url=urls.model(row["owner"], row["name"]),
+        owner=row["owner"],
+        name=row["name"],
+        description=row["description"],
+        visibility=row["visibility"],
+        github_url=row["github_url"],
+        paper_url=row["paper_url"],
+        license_url=row["license_url"],
+        run_count=row["run_count"] or 0,
+        cover_image_url=row["cover_image_url"],
+        default_example=example,
+        latest_version=latest,
+        hardware=row["hardware"],
+        created_at=isoformat(row["created_at"]),
+    ).to_json()
+
+
+def _encode_int(value: int) -> str:
+    return base64.urlsafe_b64encode(f"p={value}".encode()).decode().rstrip("=")
+
+
+def _decode_int(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return int(raw.removeprefix("p="))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("The cursor is not valid; use the `next` URL of a previous page.") from exc
+
+
+__all__ = ["CreateModel", "can_see"]

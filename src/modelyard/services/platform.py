@@ -1,0 +1,182 @@
+"""The composition root: builds every part from Settings, starts and stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from modelyard.accounts import Account, TokenAuthenticator, create_account, create_token, get_account
+from modelyard.core.errors import NotFound
+from modelyard.core.states import Status
+from modelyard.events import LocalEventBus
+from modelyard.files.storage import LocalFileStorage
+from modelyard.queue import LocalQueue, QueueItem
+from modelyard.runtime._processes import kill_orphans
+from modelyard.runtime.hardware import HardwareSku, inventory
+from modelyard.runtime.instance import Instance, InstanceSpec
+from modelyard.runtime.scheduler import Scheduler
+from modelyard.services.catalog import Catalog
+from modelyard.services.execution import Execution
+from modelyard.services.inputs import InputResolver
+from modelyard.services.urls import Urls
+from modelyard.settings import Settings
+from modelyard.store import Database
+from modelyard.store import accounts as accounts_store
+from modelyard.store import predictions as predictions_store
+
+logger = logging.getLogger(__name__)
+
+CATALOG_OWNER = "modelyard"
+RESTART_ERROR = (
+    "The platform stopped while this prediction was running, so its result is unknown. "
+    "Run it again."
+)
+
+
+class Platform:
+    """Everything one modelyard process runs: store, queue, events, files, runtime."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        self.db = Database(settings.db_url)
+        self.queue = LocalQueue()
+        self.bus = LocalEventBus()
+        self.storage = LocalFileStorage(self.data_dir / "files")
+        self.catalog = Catalog()
+        self.authenticator = TokenAuthenticator(self.db)
+        self.secret = b""
+        self.upload_token = secrets.token_urlsafe(18)
+        self.execution = Execution(self)
+        self.inputs = InputResolver(self)
+        self.scheduler = Scheduler(
+            self.queue,
+            self.execution,
+            self._make_instance,
+            idle_timeout=settings.idle_timeout,
+            prediction_timeout=settings.prediction_timeout,
+            pid_dir=self.data_dir / "instances",
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self.build_locks: dict[str, asyncio.Lock] = {}
+        self.first_token: str | None = None
+        self._hardware: list[HardwareSku] | None = None
+
+    # -- URLs ------------------------------------------------------------------------------------
+
+    def urls(self, request_base: str | None = None) -> Urls:
+        """URLs for responses: the configured public URL, else the request's own base URL."""
+        base = (self.settings.public_url or request_base or self.settings.internal_url).rstrip("/")
+        return Urls(base=base, secret=self.secret, ttl=self.settings.signed_url_ttl)
+
+    @property
+    def internal_urls(self) -> Urls:
+        return Urls(base=self.settings.internal_url, secret=self.secret, ttl=self.settings.signed_url_ttl)
+
+    @property
+    def upload_url(self) -> str:
+        return f"{self.settings.internal_url}/internal/uploads/{self.upload_token}/"
+
+    @property
+    def internal_files_prefix(self) -> str:
+        return f"{self.settings.internal_url}/internal/files/"
+
+    def hardware(self) -> list[HardwareSku]:
+        if self._hardware is None:
+            self._hardware = inventory(self.settings.hardware)
+        return self._hardware
+
+    def _make_instance(self, spec: InstanceSpec) -> Instance:
+        return Instance(
+            spec,
+            pid_dir=self.data_dir / "instances",
+            tmp_root=self.data_dir / "tmp",
+            cancel_grace=self.settings.cancel_grace,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Prepare the data directory and database, recover after a crash, start the scheduler."""
+        for sub in ("", "files", "versions", "envs", "instances", "tmp"):
+            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.secret = self._load_secret()
+        await self.db.migrate()
+        killed = kill_orphans(self.data_dir / "instances")
+        if killed:
+            logger.warning("stopped %d model processes left by a previous platform process", killed)
+        await self._ensure_owner()
+        await self._recover()
+        self._tasks.append(asyncio.ensure_future(self.scheduler.run()))
+
+    async def stop(self) -> None:
+        await self.scheduler.shutdown(grace=5.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.db.close()
+
+    def _load_secret(self) -> bytes:
+        if self.settings.secret_key is not None:
+            return self.settings.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+    async def _ensure_owner(self) -> None:
+        """Create the owner account (with a first token, printed once) and the catalog's org."""
+        async with self.db.begin() as conn:
+            if await accounts_store.find_account(conn, CATALOG_OWNER) is None:
+                await create_account(conn, CATALOG_OWNER, type="organization", name="modelyard")
+            if await accounts_store.find_account(conn, self.settings.owner) is None:
+                owner = await create_account(conn, self.settings.owner)
+                self.first_token = await create_token(conn, owner, name="first token")
+
+    async def _recover(self) -> None:
+        """Predictions that were running when the last process died fail; waiting ones queue again."""
+        async with self.db.connect() as conn:
+            rows = await predictions_store.list_by_status(
+                conn, [Status.STARTING.value, Status.PROCESSING.value]
+            )
+        for row in sorted(rows, key=lambda r: r["created_at"]):
+            if row["status"] == Status.PROCESSING.value:
+                from modelyard.services.predictions import finish_running_after_crash
+
+                await finish_running_after_crash(self, row, RESTART_ERROR)
+                continue
+            async with self.db.connect() as conn:
+                account = await accounts_store.find_account_by_id(conn, row["account_id"])
+            self.bus.open(row["id"])
+            await self.queue.enqueue(
+                QueueItem(
+                    prediction_id=row["id"],
+                    queue=f"version:{row['version_pk']}",
+                    owner=account["username"] if account else "",
+                    enqueued_at=row["created_at"].timestamp(),
+                )
+            )
+        if rows:
+            logger.info("recovered %d predictions after a restart", len(rows))
+
+    async def account(self, username: str) -> Account:
+        async with self.db.connect() as conn:
+            try:
+                return await get_account(conn, username)
+            except NotFound:
+                raise
+
+
+def default_catalog_dir() -> Path | None:
+    """The repository's `models/` folder, where the built-in catalog lives."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "models"
+        if (candidate / "hello-world" / "cog.yaml").exists():
+            return candidate
+    return None

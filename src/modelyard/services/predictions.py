@@ -1,0 +1,249 @@
+"""Prediction use cases: create, read, list, cancel, and the JSON a client sees."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from modelyard.accounts import Account
+from modelyard.core import ids
+from modelyard.core.errors import BadRequest, NotFound
+from modelyard.core.shapes import Prediction, PredictionUrls
+from modelyard.core.states import Status, transition
+from modelyard.core.timeutil import isoformat, parse_iso, utcnow
+from modelyard.events import DONE
+from modelyard.queue import QueueItem
+from modelyard.services.catalog import VersionInfo
+from modelyard.services.urls import Urls
+from modelyard.store import models as models_store
+from modelyard.store import predictions as store
+
+if TYPE_CHECKING:
+    from modelyard.services.platform import Platform
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+
+
+class CreatePrediction(BaseModel):
+    """The body of the three create endpoints; unknown keys are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: Any = None
+    input: dict[str, Any] | None = None
+    webhook: str | None = None
+    webhook_completed: str | None = None
+    webhook_events_filter: list[str] | None = None
+    stream: bool | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    row: dict[str, Any]
+    version: VersionInfo
+
+
+async def create_prediction(
+    platform: Platform,
+    account: Account,
+    version: VersionInfo,
+    body: CreatePrediction,
+    *,
+    source: str = "api",
+    deployment: str | None = None,
+) -> Created:
+    """Validate, persist as `starting` and enqueue; raises InvalidInput before anything is stored."""
+    cleaned = version.schema.clean(body.input)
+    prediction_id = ids.new_prediction_id()
+    now = utcnow()
+    row: dict[str, Any] = dict(
+        id=prediction_id,
+        account_id=account.id,
+        model_id=version.model_id,
+        version_pk=version.pk,
+        model=version.model,
+        version=version.id,
+        deployment=deployment,
+        input=cleaned,
+        output=None,
+        logs="",
+        error=None,
+        status=Status.STARTING.value,
+        metrics={},
+        source=source,
+        webhook=body.webhook,
+        webhook_events_filter=body.webhook_events_filter,
+        stream_token=ids.new_capability() if version.is_iterator else None,
+        data_removed=False,
+        created_at=now,
+        started_at=None,
+        completed_at=None,
+        instance_id=None,
+    )
+    async with platform.db.begin() as conn:
+        await store.create_prediction(conn, **row)
+        await models_store.increment_run_count(conn, version.model_id)
+    platform.bus.open(prediction_id)
+    await platform.queue.enqueue(
+        QueueItem(prediction_id, version.queue, account.username, time.time())
+    )
+    logger.info("prediction %s created on %s (starting)", prediction_id, version.model)
+    return Created(row=row, version=version)
+
+
+async def get_prediction(platform: Platform, account: Account, prediction_id: str) -> dict[str, Any]:
+    async with platform.db.connect() as conn:
+        row = await store.find_prediction(conn, prediction_id)
+    if row is None or row["account_id"] != account.id:
+        raise NotFound("The requested prediction was not found.")
+    return row
+
+
+async def find_prediction(platform: Platform, prediction_id: str) -> dict[str, Any] | None:
+    async with platform.db.connect() as conn:
+        return await store.find_prediction(conn, prediction_id)
+
+
+async def cancel_prediction(platform: Platform, account: Account, prediction_id: str) -> dict[str, Any]:
+    """Cancel a waiting or running prediction; a finished one is returned unchanged."""
+    row = await get_prediction(platform, account, prediction_id)
+    if Status(row["status"]).terminal:
+        return row
+    if platform.queue.remove(prediction_id) or row["status"] == Status.STARTING.value:
+        if await finish_unstarted(platform, prediction_id, Status.CANCELED, error=None):
+            platform.scheduler.forget(prediction_id)
+            return await get_prediction(platform, account, prediction_id)
+    await platform.scheduler.cancel(prediction_id)
+    await platform.bus.wait_done(prediction_id, timeout=platform.settings.cancel_grace + 5)
+    return await get_prediction(platform, account, prediction_id)
+
+
+async def finish_unstarted(
+    platform: Platform, prediction_id: str, status: Status, *, error: str | None, logs: str | None = None
+) -> bool:
+    """End a prediction that never reached an instance. False if it had moved on meanwhile."""
+    transition(Status.STARTING, status)
+    now = utcnow()
+    values: dict[str, Any] = dict(
+        status=status.value, error=error, completed_at=now, metrics={"predict_time": 0.0}
+    )
+    if logs is not None:
+        values["logs"] = logs
+    async with platform.db.begin() as conn:
+        row = await store.find_prediction(conn, prediction_id)
+        if row is None:
+            return False
+        values["metrics"]["total_time"] = (now - _aware(row["created_at"])).total_seconds()
+        changed = await store.update_if_status(
+            conn, prediction_id, [Status.STARTING.value], **values
+        )
+    if changed:
+        if error:
+            platform.bus.publish(prediction_id, "error", {"detail": error})
+        platform.bus.publish(prediction_id, DONE, {"status": status.value})
+        logger.info("prediction %s %s before it started", prediction_id, status.value)
+    return changed
+
+
+async def finish_running_after_crash(platform: Platform, row: dict[str, Any], error: str) -> None:
+    """A prediction that was running when the platform died: it fails, saying so."""
+    now = utcnow()
+    transition(row["status"], Status.FAILED)
+    started = _aware(row["started_at"]) if row["started_at"] else now
+    metrics = {
+        "predict_time": (now - started).total_seconds(),
+        "total_time": (now - _aware(row["created_at"])).total_seconds(),
+    }
+    async with platform.db.begin() as conn:
+        await store.update_if_status(
+            conn, row["id"], [Status.PROCESSING.value],
+            status=Status.FAILED.value, error=error, completed_at=now, metrics=metrics,
+        )
+    logger.info("prediction %s failed: it was running when the platform stopped", row["id"])
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    raw = f"{isoformat(row['created_at'])}|{row['id']}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, pid = raw.split("|", 1)
+        return parse_iso(ts), pid
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("The cursor is not valid; use the `next` URL of a previous page.") from exc
+
+
+async def list_predictions(
+    platform: Platform,
+    account: Account,
+    *,
+    cursor: str | None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    source: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page (newest first) and the cursor of the next page, if any."""
+    before = decode_cursor(cursor) if cursor else None
+    async with platform.db.connect() as conn:
+        rows = await store.list_predictions(
+            conn,
+            account_id=account.id,
+            before=before,
+            limit=PAGE_SIZE + 1,
+            created_after=created_after,
+            created_before=created_before,
+            source=source,
+        )
+    next_cursor = encode_cursor(rows[PAGE_SIZE - 1]) if len(rows) > PAGE_SIZE else None
+    return rows[:PAGE_SIZE], next_cursor
+
+
+def render_prediction(row: dict[str, Any], urls: Urls, *, sync_unfinished: bool = False) -> dict[str, Any]:
+    """The prediction object exactly as GET returns it.
+
+    `sync_unfinished`: a `Prefer: wait` response for a prediction that has not finished says
+    `starting` with a null output, as the official clients require.
+    """
+    links = urls.prediction(row["id"])
+    if row.get("stream_token"):
+        links["stream"] = urls.stream(row["id"], row["stream_token"])
+    status = row["status"]
+    output = urls.render_output(row["output"])
+    if sync_unfinished and not Status(status).terminal:
+        status, output = Status.STARTING.value, None
+    return Prediction(
+        id=row["id"],
+        model=row["model"],
+        version=row["version"],
+        input=urls.render_output(row["input"]) or {},
+        output=output,
+        logs=row["logs"] or "",
+        error=row["error"],
+        status=status,
+        created_at=isoformat(row["created_at"]) or "",
+        started_at=isoformat(row["started_at"]),
+        completed_at=isoformat(row["completed_at"]),
+        urls=PredictionUrls(**links),
+        metrics=row["metrics"] or {},
+        data_removed=bool(row["data_removed"]),
+        source=row["source"],
+        deployment=row["deployment"],
+        webhook=row["webhook"],
+        webhook_events_filter=row["webhook_events_filter"],
+        instance_id=row.get("instance_id"),
+    ).to_json()

@@ -1,0 +1,150 @@
+"""Pushing a version: unpack a bundle, build its environment, record it as runnable."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.accounts import Account
+from modelyard.builder import BuiltVersion, build_version, load_cog_config, unpack_bundle
+from modelyard.core.errors import BuildError, ModelyardError, NotFound
+from modelyard.core.timeutil import utcnow
+from modelyard.store import models as store
+
+if TYPE_CHECKING:
+    from modelyard.services.platform import Platform
+
+logger = logging.getLogger(__name__)
+
+LogFn = Callable[[str], None]
+
+
+async def push_version(
+    platform: Platform, account: Account, owner: str, name: str, bundle: bytes, log: LogFn
+) -> dict[str, Any]:
+    """Build `bundle` into a version of owner/name; the same bundle twice gives the same version.
+
+    Raises BuildError (with the log tail) and leaves no version behind when anything fails.
+    """
+    async with platform.db.connect() as conn:
+        model = await platform.catalog.model(conn, account, owner, name)
+    if model["owner"] != account.username:
+        raise NotFound(f"The model {owner}/{name} does not exist.")
+    staging = Path(tempfile.mkdtemp(prefix="push-", dir=platform.data_dir / "tmp"))
+    try:
+        digest = await asyncio.to_thread(unpack_bundle, bundle, staging / "src")
+        log(f"Bundle received: version {digest}")
+        return await _build_into(platform, model, staging / "src", digest, log)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+async def _build_into(
+    platform: Platform, model: dict[str, Any], unpacked: Path, digest: str, log: LogFn
+) -> dict[str, Any]:
+    async with platform.db.connect() as conn:
+        existing = await store.find_version(conn, model["id"], digest)
+    if existing is not None and existing["status"] == "ready":
+        log("This version was pushed before; nothing to build.")
+        return existing
+    load_cog_config(unpacked)  # fail fast on a bad cog.yaml, before anything is recorded
+    source = platform.data_dir / "versions" / digest
+    lock = platform.build_locks.setdefault(digest, asyncio.Lock())
+    async with lock:
+        if not (source / "cog.yaml").exists():
+            tmp = source.with_name(f".{digest}.tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(unpacked, tmp, symlinks=True)
+            tmp.rename(source)
+        async with platform.db.begin() as conn:
+            if existing is None:
+                existing = await store.create_version(
+                    conn, id=digest, model_id=model["id"], status="building", created_at=utcnow(),
+                    build_logs="", concurrency=1, gpu=False,
+                )
+            else:
+                await store.update_version(conn, existing["pk"], status="building", error=None)
+        lines: list[str] = []
+
+        def record(line: str) -> None:
+            lines.append(line)
+            log(line)
+
+        try:
+            built = await build_version(source, envs_dir=platform.settings.env_cache, log=record)
+        except BaseException as exc:
+            async with platform.db.begin() as conn:
+                await store.delete_version(conn, existing["pk"])
+            if not await _source_in_use(platform, digest):
+                shutil.rmtree(source, ignore_errors=True)
+            if isinstance(exc, ModelyardError) or not isinstance(exc, Exception):
+                raise
+            raise BuildError(f"The build failed: {exc}", logs="\n".join(lines[-50:])) from exc
+        values = _version_values(platform, built, "\n".join(lines))
+        async with platform.db.begin() as conn:
+            await store.update_version(conn, existing["pk"], **values)
+            await store.update_model(conn, model["id"], latest_version_id=digest)
+            version = await store.find_version_by_pk(conn, existing["pk"])
+        platform.catalog.forget(existing["pk"])
+    assert version is not None
+    _report_python(built, log)
+    return version
+
+
+def _report_python(built: BuiltVersion, log: LogFn) -> None:
+    if built.python_requested and not built.python_actual.startswith(built.python_requested):
+        log(
+            f"Warning: cog.yaml asks for Python {built.python_requested}, which is not available "
+            f"here; the version runs on Python {built.python_actual}."
+        )
+
+
+def _version_values(platform: Platform, built: BuiltVersion, logs: str) -> dict[str, Any]:
+    return dict(
+        status="ready",
+        openapi_schema=built.openapi_schema,
+        cog_version=built.cog_version,
+        coglet_version=built.coglet_version,
+        python_requested=built.python_requested,
+        python_version=built.python_actual,
+        predict_ref=built.predict_ref,
+        train_ref=built.train_ref,
+        concurrency=built.concurrency,
+        gpu=built.gpu,
+        environment=built.environment,
+        config=built.config,
+        source_dir=str(built.source_dir.relative_to(platform.data_dir)),
+        venv_dir=str(built.venv_dir),
+        build_logs=logs[-200_000:],
+        error=None,
+    )
+
+
+async def _source_in_use(platform: Platform, digest: str) -> bool:
+    async with platform.db.connect() as conn:
+        return bool(await store.find_versions_by_id(conn, digest))
+
+
+async def import_directory(
+    platform: Platform, account: Account, directory: Path, owner: str, name: str, log: LogFn,
+    *, visibility: str = "public", description: str | None = None,
+) -> dict[str, Any]:
+    """Register a Cog directory on this platform directly (built-ins, `models import`)."""
+    from modelyard.builder import pack_bundle
+    from modelyard.services.models import CreateModel, create_model
+
+    async with platform.db.connect() as conn:
+        model = await store.find_model(conn, owner, name)
+    if model is None:
+        await create_model(
+            platform,
+            account,
+            CreateModel(owner=owner, name=name, visibility=visibility, description=description),
+        )
+    bundle = await asyncio.to_thread(pack_bundle, directory)
+    return await push_version(platform, account, owner, name, bundle, log)

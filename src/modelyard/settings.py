@@ -1,0 +1,79 @@
+"""One settings object for the whole platform, read from flags and MODELYARD_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a modelyard process; the CLI builds it once and passes it down."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    internal_port: int | None = None  # plain-HTTP loopback port for model instances (TLS mode)
+    data_dir: Path = Path(".modelyard")
+    database_url: str | None = None
+    envs_dir: Path | None = None  # shared cache of version environments (default DATA_DIR/envs)
+    public_url: str | None = None
+    owner: str = "admin"
+    idle_timeout: float = 300.0
+    prediction_timeout: float = 1800.0
+    cancel_grace: float = 10.0
+    setup_timeout: float | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    allow_private_networks: bool = False
+    max_file_bytes: int = 100 * 1024 * 1024
+    signed_url_ttl: int = 24 * 3600
+    secret_key: SecretStr | None = None
+    register_builtin_models: bool = True
+    log_level: str = "info"
+    hardware: str = ""
+    extra_env: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key must be given together")
+        if self.idle_timeout < 0:
+            raise ValueError("--idle-timeout must not be negative")
+        self.data_dir = self.data_dir.expanduser().resolve()
+        return self
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'modelyard.db'}"
+
+    @property
+    def env_cache(self) -> Path:
+        return (self.envs_dir or self.data_dir / "envs").expanduser().resolve()
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    @property
+    def internal_url(self) -> str:
+        """How model instances on this machine reach the platform (plain HTTP on loopback)."""
+        if self.internal_port:
+            return f"http://127.0.0.1:{self.internal_port}"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def to_env(self) -> dict[str, str]:
+        """Environment variables that recreate these settings in a child process."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump(exclude={"extra_env"}).items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, bool):
+                value = "1" if value else "0"
+            env[f"MODELYARD_{name.upper()}"] = str(value)
+        return env

@@ -1,0 +1,83 @@
+"""Accounts and API tokens in the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from modelyard.store.tables import accounts, tokens
+
+
+async def create_account(
+    conn: AsyncConnection,
+    *,
+    username: str,
+    name: str,
+    type: str,
+    webhook_secret: str,
+    created_at: datetime,
+    password_hash: str | None = None,
+) -> dict[str, Any]:
+    values = dict(
+        username=username,
+        name=name,
+        type=type,
+        webhook_secret=webhook_secret,
+        created_at=created_at,
+        password_hash=password_hash,
+    )
+    result = await conn.execute(insert(accounts).values(**values))
+    return {"id": result.inserted_primary_key[0], **values}  # type: ignore[index]
+
+
+async def find_account(conn: AsyncConnection, username: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(accounts).where(accounts.c.username == username))).first()
+    return dict(row._mapping) if row else None
+
+
+async def find_account_by_id(conn: AsyncConnection, account_id: int) -> dict[str, Any] | None:
+    row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def count_accounts(conn: AsyncConnection) -> int:
+    return len((await conn.execute(select(accounts.c.id))).all())
+
+
+async def create_token(
+    conn: AsyncConnection,
+    *,
+    account_id: int,
+    token_hash: str,
+    prefix: str,
+    name: str | None,
+    created_at: datetime,
+) -> int:
+    result = await conn.execute(
+        insert(tokens).values(
+            account_id=account_id,
+            token_hash=token_hash,
+            prefix=prefix,
+            name=name,
+            created_at=created_at,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def find_token_account(conn: AsyncConnection, token_hash: str) -> dict[str, Any] | None:
+    """The account a live (not revoked) token belongs to, with the token id."""
+    query = (
+        select(accounts, tokens.c.id.label("token_id"))
+        .join(tokens, tokens.c.account_id == accounts.c.id)
+        .where(tokens.c.token_hash == token_hash, tokens.c.revoked_at.is_(None))
+    )
+    row = (await conn.execute(query)).first()
+    return dict(row._mapping) if row else None
+
+
+async def touch_token(conn: AsyncConnection, token_id: int, when: datetime) -> None:
+    await conn.execute(update(tokens).where(tokens.c.id == token_id).values(last_used_at=when))

@@ -1,0 +1,120 @@
+"""Models and their versions in the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from modelyard.store.tables import models, predictions, versions
+
+
+def _row(row: Any) -> dict[str, Any] | None:
+    return dict(row._mapping) if row is not None else None
+
+
+async def create_model(conn: AsyncConnection, **values: Any) -> dict[str, Any]:
+    result = await conn.execute(insert(models).values(**values))
+    return {"id": result.inserted_primary_key[0], **values}  # type: ignore[index]
+
+
+async def find_model(conn: AsyncConnection, owner: str, name: str) -> dict[str, Any] | None:
+    query = select(models).where(models.c.owner == owner, models.c.name == name)
+    return _row((await conn.execute(query)).first())
+
+
+async def find_model_by_id(conn: AsyncConnection, model_id: int) -> dict[str, Any] | None:
+    return _row((await conn.execute(select(models).where(models.c.id == model_id))).first())
+
+
+async def update_model(conn: AsyncConnection, model_id: int, **values: Any) -> None:
+    await conn.execute(update(models).where(models.c.id == model_id).values(**values))
+
+
+async def delete_model(conn: AsyncConnection, model_id: int) -> None:
+    await conn.execute(delete(models).where(models.c.id == model_id))
+
+
+async def list_models(
+    conn: AsyncConnection,
+    *,
+    visible_to: list[str],
+    after_id: int | None,
+    limit: int,
+    query: str | None = None,
+) -> list[dict[str, Any]]:
+    """Public models and the ones owned by `visible_to`, newest first, keyset-paginated."""
+    stmt = select(models).where(
+        or_(models.c.visibility == "public", models.c.owner.in_(visible_to))
+    )
+    if after_id is not None:
+        stmt = stmt.where(models.c.id < after_id)
+    if query:
+        like = f"%{query.lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(models.c.name).like(like),
+                func.lower(models.c.owner).like(like),
+                func.lower(func.coalesce(models.c.description, "")).like(like),
+            )
+        )
+    stmt = stmt.order_by(models.c.id.desc()).limit(limit)
+    return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
+async def create_version(conn: AsyncConnection, **values: Any) -> dict[str, Any]:
+    result = await conn.execute(insert(versions).values(**values))
+    return {"pk": result.inserted_primary_key[0], **values}  # type: ignore[index]
+
+
+async def update_version(conn: AsyncConnection, pk: int, **values: Any) -> None:
+    await conn.execute(update(versions).where(versions.c.pk == pk).values(**values))
+
+
+async def find_version(conn: AsyncConnection, model_id: int, version_id: str) -> dict[str, Any] | None:
+    query = select(versions).where(versions.c.model_id == model_id, versions.c.id == version_id)
+    return _row((await conn.execute(query)).first())
+
+
+async def find_version_by_pk(conn: AsyncConnection, pk: int) -> dict[str, Any] | None:
+    return _row((await conn.execute(select(versions).where(versions.c.pk == pk))).first())
+
+
+async def find_versions_by_id(conn: AsyncConnection, version_id: str) -> list[dict[str, Any]]:
+    """Every (model, version) pair with this id, each joined with its model's owner and name."""
+    query = (
+        select(versions, models.c.owner, models.c.name, models.c.visibility)
+        .join(models, models.c.id == versions.c.model_id)
+        .where(versions.c.id == version_id)
+        .order_by(versions.c.pk.desc())
+    )
+    return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+
+async def list_versions(
+    conn: AsyncConnection, model_id: int, *, status: str | None = "ready", after_pk: int | None, limit: int
+) -> list[dict[str, Any]]:
+    stmt = select(versions).where(versions.c.model_id == model_id)
+    if status:
+        stmt = stmt.where(versions.c.status == status)
+    if after_pk is not None:
+        stmt = stmt.where(versions.c.pk < after_pk)
+    stmt = stmt.order_by(versions.c.pk.desc()).limit(limit)
+    return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
+async def delete_version(conn: AsyncConnection, pk: int) -> None:
+    await conn.execute(delete(versions).where(versions.c.pk == pk))
+
+
+async def count_version_predictions(conn: AsyncConnection, version_pk: int) -> int:
+    query = select(func.count()).select_from(predictions).where(predictions.c.version_pk == version_pk)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def increment_run_count(conn: AsyncConnection, model_id: int) -> None:
+    await conn.execute(
+        update(models).where(models.c.id == model_id).values(run_count=models.c.run_count + 1)
+    )

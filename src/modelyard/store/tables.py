@@ -1,0 +1,148 @@
+"""The platform's tables (SQLAlchemy Core), shared by SQLite and Postgres."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("type", String(16), nullable=False, default="user"),
+    Column("password_hash", String(200)),
+    Column("webhook_secret", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("name", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("visibility", String(16), nullable=False, default="private"),
+    Column("hardware", String(32), nullable=False, default="cpu"),
+    Column("description", Text),
+    Column("github_url", Text),
+    Column("paper_url", Text),
+    Column("license_url", Text),
+    Column("cover_image_url", Text),
+    Column("readme", Text),
+    Column("default_example_id", String(32)),
+    Column("latest_version_id", String(64)),
+    Column("run_count", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("owner", "name", name="uq_models_owner_name"),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", String(64), nullable=False),
+    Column("model_id", ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),  # building | ready | failed
+    Column("openapi_schema", JSON),
+    Column("cog_version", String(32)),
+    Column("coglet_version", String(32)),
+    Column("python_requested", String(16)),
+    Column("python_version", String(16)),
+    Column("predict_ref", Text),
+    Column("train_ref", Text),
+    Column("concurrency", Integer, nullable=False, default=1),
+    Column("gpu", Boolean, nullable=False, default=False),
+    Column("environment", JSON),
+    Column("config", JSON),
+    Column("source_dir", Text),
+    Column("venv_dir", Text),
+    Column("build_logs", Text, nullable=False, default=""),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("model_id", "id", name="uq_versions_model_id_id"),
+    Index("ix_versions_id", "id"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("model_id", ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("version_pk", ForeignKey("versions.pk", ondelete="CASCADE"), nullable=False),
+    Column("model", String(170), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("deployment", String(170)),
+    Column("input", JSON, nullable=False),
+    Column("output", JSON),
+    Column("logs", Text, nullable=False, default=""),
+    Column("error", Text),
+    Column("status", String(16), nullable=False),
+    Column("metrics", JSON),
+    Column("source", String(8), nullable=False, default="api"),
+    Column("webhook", Text),
+    Column("webhook_events_filter", JSON),
+    Column("stream_token", String(64)),
+    Column("instance_id", String(32)),
+    Column("data_removed", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    Index("ix_predictions_account_created", "account_id", "created_at"),
+    Index("ix_predictions_status", "status"),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("content_type", String(200), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("md5", String(32), nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("storage_key", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Index("ix_files_account_created", "account_id", "created_at"),
+)

@@ -1,0 +1,144 @@
+"""A real `modelyard serve` process for black-box tests: free port, temp data dir, /health."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO / "tests" / "models"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def modelyard(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "modelyard"), *args],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@dataclass
+class Server:
+    """One platform process; `start`/`stop`/`kill` can be repeated on the same data dir."""
+
+    data_dir: Path
+    envs_dir: Path
+    settings: dict[str, str] = field(default_factory=dict)
+    scheme: str = "http"
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    token: str = ""
+    ca_file: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"server-{self.port}.log"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "REPLICATE_"))}
+        env.update(
+            MODELYARD_DATA_DIR=str(self.data_dir),
+            MODELYARD_ENVS_DIR=str(self.envs_dir),
+            MODELYARD_PORT=str(self.port),
+            MODELYARD_HOST="127.0.0.1",
+            MODELYARD_REGISTER_BUILTIN_MODELS="0",
+            MODELYARD_URL=self.url,
+        )
+        if self.token:
+            env["MODELYARD_TOKEN"] = self.token
+        if self.ca_file:
+            env["SSL_CERT_FILE"] = self.ca_file
+        env.update(self.settings)
+        return env
+
+    def start(self, timeout: float = 60) -> Server:
+        if not self.token:
+            result = modelyard("tokens", "create", env=self.env())
+            assert result.returncode == 0, result.stderr
+            self.token = result.stdout.strip()
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(
+            [str(BIN / "modelyard"), "serve"], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", verify=self.ca_file or True, timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become ready: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self, grace: float = 15) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def http(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            verify=self.ca_file or True,
+            timeout=120,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def cli(self, *args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return modelyard(*args, env=self.env(), cwd=cwd, timeout=timeout)
+
+    def push(self, scenario: str | Path, model: str, *extra: str) -> str:
+        """Push a test model directory; returns the version id."""
+        directory = scenario if isinstance(scenario, Path) else MODELS / scenario
+        result = self.cli("push", str(directory), model, *extra)
+        assert result.returncode == 0, f"push failed:\n{result.stdout}\n{result.stderr}"
+        line = [ln for ln in result.stdout.splitlines() if "Pushed" in ln][-1]
+        return line.rsplit(":", 1)[-1].strip()
+
+
+def processes_with(marker: str) -> Iterator[int]:
+    """PIDs whose command line, environment or working directory mentions `marker`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if marker.encode() in cmdline or marker.encode() in environ or cwd.startswith(marker):
+            yield int(entry.name)
