@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 STAINLESS := .venv-stainless/.installed
 $(STAINLESS):
 	$(PYTHON) -m venv .venv-stainless
-	.venv-stainless/bin/python -m pip install --quiet 'replicate-stainless==0.6.0'
+	.venv-stainless/bin/python -m pip install --quiet 'replicate-stainless==0.6.0' packaging
 	touch $(STAINLESS)
 
 serve: $(STAMP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -84,7 +85,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/health", verify=self.ca_file or True, timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", verify=self.verify(), timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -108,11 +109,14 @@ class Server:
         self.process.wait()
         self.process = None
 
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
+
     def http(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {self.token}"},
-            verify=self.ca_file or True,
+            verify=self.verify(),
             timeout=120,
             **kwargs,  # type: ignore[arg-type]
         )

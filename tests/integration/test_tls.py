@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def test_file_output_over_tls(server_factory: Callable[..., Server], tmp_path: P
     data = output.read()
     assert data.startswith(b"\x89PNG")
     # The same bytes the model wrote: regenerate them with the model's own function.
-    source = (Path(__file__).parents[1] / "models/image/predict.py").read_text()
-    namespace: dict = {}
-    exec(compile(source.split("class Runner")[0], "predict.py", "exec"), namespace)  # only the png() helper
-    assert hashlib.sha256(data).hexdigest() == hashlib.sha256(namespace["png"](16, 16, (200, 30, 60))).hexdigest()
+    spec = importlib.util.spec_from_file_location("pngs", Path(__file__).parents[1] / "models/image/pngs.py")
+    assert spec is not None and spec.loader is not None
+    pngs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pngs)
+    assert hashlib.sha256(data).digest() == hashlib.sha256(pngs.png(16, 16, (200, 30, 60))).digest()

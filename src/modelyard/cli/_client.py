@@ -9,7 +9,7 @@ import httpx
 import typer
 from rich.console import Console
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 

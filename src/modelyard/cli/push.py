@@ -12,7 +12,7 @@ from modelyard.builder import load_cog_config, pack_bundle
 from modelyard.cli._client import check, client, fail, request
 from modelyard.core.errors import BuildError
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def push(
@@ -43,7 +43,7 @@ def push(
         else:
             check(found)
         version = _upload(http, owner, name, bundle)
-    console.print(f"\n[bold green]Pushed[/] {owner}/{name}:{version['id']}", highlight=False)
+    console.print(f"\n[bold green]Pushed[/] {owner}/{name}:{version['id']}", highlight=False, soft_wrap=True)
     python = version.get("python_version")
     requested = version.get("python_requested")
     if requested and python and not python.startswith(requested):

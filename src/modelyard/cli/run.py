@@ -17,7 +17,7 @@ from rich.console import Console
 
 from modelyard.cli._client import check, client, console, fail, request
 
-out = Console()
+out = Console(soft_wrap=True)
 TERMINAL = ("succeeded", "failed", "canceled")
 
 

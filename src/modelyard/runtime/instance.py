@@ -53,6 +53,11 @@ _INHERITED = frozenset(
 )
 _PREDICTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _OUTPUT_TAIL = 400
+_SETUP_LINES = 2000
+# coglet's health-check error once the worker is gone; it never recovers from that.
+_WORKER_GONE = re.compile(r"channel closed|Worker crashed")
+# The worker's last setup line, success or failure (coglet's JSON log format).
+_SETUP_END = re.compile(rb'"message":"(Setup complete|Worker initialization failed)"')
 _BOOT_MARGIN = 60.0  # seconds allowed on top of setup_timeout for spawning and imports
 _CONFLICT_LIMIT = 30.0  # seconds of 409 while we hold a free slot before giving up
 _PREDICT_TIMEOUT = httpx.Timeout(10.0, read=None)
@@ -163,7 +168,6 @@ class Instance:
         self.started_at: datetime | None = None
         self.ready_at: datetime | None = None
         self.idle_since: float | None = None  # time.monotonic() when the last slot freed
-        self.setup_logs = ""
         self.conflict_retries = 0  # spurious 409s absorbed, for diagnostics
         self._cancel_grace = cancel_grace
         self._pid_dir = pid_dir
@@ -172,6 +176,8 @@ class Instance:
         self._process: asyncio.subprocess.Process | None = None
         self._client: httpx.AsyncClient | None = None
         self._output: deque[bytes] = deque(maxlen=_OUTPUT_TAIL)
+        self._setup_output: list[bytes] = []
+        self._setup_done = asyncio.Event()
         self._runs: dict[str, _Run] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._drained = asyncio.Event()
@@ -207,6 +213,11 @@ class Instance:
     @property
     def tmpdir(self) -> Path | None:
         return self._tmpdir
+
+    @property
+    def setup_logs(self) -> str:
+        """What coglet and the model's setup() printed while booting, one line each."""
+        return "\n".join(_render(line) for line in self._setup_output)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -291,7 +302,7 @@ class Instance:
         status = health.get("status")
         if status in ("READY", "BUSY"):
             return True
-        if status == "UNHEALTHY" and "channel closed" in str(health.get("user_healthcheck_error")):
+        if status == "UNHEALTHY" and _WORKER_GONE.search(str(health.get("user_healthcheck_error"))):
             self._fail("the model worker crashed")
         elif status in ("SETUP_FAILED", "DEFUNCT"):
             self._fail(f"coglet reports {status}")
@@ -379,6 +390,8 @@ class Instance:
             argv += ["--upload-url", self.spec.upload_url]
         self._exited = asyncio.Event()
         self._output.clear()
+        self._setup_output.clear()
+        self._setup_done.clear()
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -434,8 +447,10 @@ class Instance:
             if status in ("READY", "BUSY"):
                 return dict(health)
             if status in ("SETUP_FAILED", "DEFUNCT"):
-                self.setup_logs = self._with_tail(_setup_logs(health), self._output_tail())
-                raise InstanceError(f"Model setup failed: {self.setup_logs}")
+                await _wait_event(self._setup_done, 0.2)
+                raise InstanceError(
+                    self._with_tail(f"Model setup failed: {_setup_error(health)}", self.setup_logs)
+                )
             if deadline is not None and time.monotonic() > deadline:
                 waited = time.monotonic() - began
                 raise InstanceError(
@@ -447,11 +462,8 @@ class Instance:
             delay = min(delay * 2, 0.05)
 
     async def _ready(self, health: dict[str, Any], began: float) -> None:
-        assert self._client is not None
-        if "logs" not in health.get("setup", {}):  # coglet fills them in just after READY
-            with contextlib.suppress(httpx.HTTPError, ValueError):
-                health = (await self._client.get("/health-check", timeout=5.0)).json()
-        self.setup_logs = _setup_logs(health)
+        # The worker's setup lines reach coglet's log just after it turns READY.
+        await _wait_event(self._setup_done, 0.2)
         self.ready_at = datetime.now(UTC)
         self.idle_since = time.monotonic()
         self.state = "idle"
@@ -465,8 +477,13 @@ class Instance:
             except ValueError:  # an over-long line was dropped by the reader
                 continue
             if not line:
+                self._setup_done.set()
                 return
             self._output.append(line)
+            if not self._setup_done.is_set():
+                self._setup_output.append(line)
+                if _SETUP_END.search(line) or len(self._setup_output) >= _SETUP_LINES:
+                    self._setup_done.set()
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("[%s] %s", self.id, _render(line))
 
@@ -640,6 +657,9 @@ class Instance:
         if status == "failed" and error == "Worker crashed":
             self._fail("the model worker crashed")
             error = CRASHED.format(reason="the model worker crashed")
+        elif status == "failed" and str(error).startswith("Failed to send request"):
+            self._fail("the model worker had crashed")  # while idle: the slot socket is gone
+            error = CRASHED.format(reason="the model worker had already crashed")
         if status not in ("succeeded", "failed", "canceled"):
             error = error or f"coglet ended the prediction with status {status!r}"
             status = "failed"
@@ -752,9 +772,9 @@ def _environment(spec: InstanceSpec, port: int, tmpdir: Path) -> dict[str, str]:
     return env
 
 
-def _setup_logs(health: Mapping[str, Any]) -> str:
+def _setup_error(health: Mapping[str, Any]) -> str:
     setup = health.get("setup") or {}
-    return str(setup.get("logs") or "")
+    return str(setup.get("logs") or health.get("status"))
 
 
 def _validation_error(data: Mapping[str, Any]) -> str:
@@ -769,7 +789,7 @@ def _validation_error(data: Mapping[str, Any]) -> str:
 
 
 def _render(line: bytes) -> str:
-    """coglet's JSON log lines as `[target] message: error`; other lines as they are."""
+    """coglet's JSON log lines as `[target] message: error` (the model's own output bare)."""
     text = line.decode("utf-8", errors="replace").rstrip()
     try:
         record = json.loads(text)
@@ -778,7 +798,11 @@ def _render(line: bytes) -> str:
     if not isinstance(record, dict):
         return text
     fields = record.get("fields") or {}
-    rendered = f"[{record.get('target', 'coglet')}] {fields.get('message', '')}"
+    target = record.get("target", "coglet")
+    message = str(fields.get("message", ""))
+    if target in ("coglet::setup", "coglet::user"):
+        return message
+    rendered = f"[{target}] {message}"
     return f"{rendered}: {fields['error']}" if fields.get("error") else rendered
 
 

@@ -17,7 +17,9 @@ def _row(row: Any) -> dict[str, Any] | None:
 
 async def create_model(conn: AsyncConnection, **values: Any) -> dict[str, Any]:
     result = await conn.execute(insert(models).values(**values))
-    return {"id": result.inserted_primary_key[0], **values}  # type: ignore[index]
+    row = await find_model_by_id(conn, result.inserted_primary_key[0])  # type: ignore[index]
+    assert row is not None
+    return row
 
 
 async def find_model(conn: AsyncConnection, owner: str, name: str) -> dict[str, Any] | None:
@@ -66,7 +68,9 @@ async def list_models(
 
 async def create_version(conn: AsyncConnection, **values: Any) -> dict[str, Any]:
     result = await conn.execute(insert(versions).values(**values))
-    return {"pk": result.inserted_primary_key[0], **values}  # type: ignore[index]
+    row = await find_version_by_pk(conn, result.inserted_primary_key[0])  # type: ignore[index]
+    assert row is not None
+    return row
 
 
 async def update_version(conn: AsyncConnection, pk: int, **values: Any) -> None:

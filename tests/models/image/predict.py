@@ -1,28 +1,12 @@
-import struct
-import zlib
+import tempfile
 
 from cog import BaseRunner, Input, Path
 
-
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    row = b"\x00" + bytes(rgb) * width
-    raw = row * height
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+from pngs import png
 
 
 class Runner(BaseRunner):
     def run(self, size: int = Input(default=8, ge=1, le=512)) -> Path:
-        out = Path("/tmp") / "square.png"
+        out = Path(tempfile.mkdtemp()) / "square.png"
         out.write_bytes(png(size, size, (200, 30, 60)))
         return out

@@ -35,7 +35,9 @@ def runtime_venv(shared_envs_dir: Path) -> Path:
         if marker.exists() and (venv / "bin" / "python").exists():
             return venv
         uv = find_uv_bin()
-        subprocess.run([uv, "venv", "-q", "--clear", "--python", sys.executable, str(venv)], check=True)
+        subprocess.run(
+            [uv, "venv", "-q", "--clear", "--python", sys.executable, str(venv)], check=True
+        )
         subprocess.run(
             [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
              f"cog=={COG_VERSION}", f"coglet=={COG_VERSION}"],
@@ -53,7 +55,12 @@ def openapi_schema(output: dict[str, Any], inputs: dict[str, Any], required: lis
         "paths": {"/predictions": {"post": {"summary": "Predict", "x-cog-streaming": True}}},
         "components": {
             "schemas": {
-                "Input": {"title": "Input", "type": "object", "properties": inputs, "required": required},
+                "Input": {
+                    "title": "Input",
+                    "type": "object",
+                    "properties": inputs,
+                    "required": required,
+                },
                 "Output": {"title": "Output", **output},
             }
         },

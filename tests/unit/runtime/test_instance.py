@@ -73,15 +73,17 @@ def events_only(timed: list[tuple[float, RuntimeEvent]]) -> list[RuntimeEvent]:
     return [event for _, event in timed]
 
 
-async def until_started(instance: Instance, prediction_id: str, payload: dict[str, Any]):
-    """Start a prediction in a task; return the task once coglet sent `start`."""
+async def until_started(
+    instance: Instance, prediction_id: str, payload: dict[str, Any], until: type = Started
+):
+    """Start a prediction in a task; return the task once an `until` event arrived."""
     started = asyncio.Event()
 
     async def consume() -> list[RuntimeEvent]:
         seen = []
         async for event in instance.predict(prediction_id, payload):
             seen.append(event)
-            if isinstance(event, Started):
+            if isinstance(event, until):
                 started.set()
         return seen
 
@@ -101,6 +103,15 @@ async def wait_for(predicate, timeout: float = 5.0) -> bool:
             return True
         await asyncio.sleep(0.02)
     return predicate()
+
+
+async def wait_for_async(check, *, expect: bool, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check() is expect:
+            return True
+        await asyncio.sleep(0.02)
+    return False
 
 
 async def test_string_model_yields_events_then_done(
@@ -129,7 +140,9 @@ async def test_string_model_yields_events_then_done(
 async def test_input_rejected_by_the_schema_fails_without_starting(
     make_model: ModelFactory, start_instance: InstanceFactory
 ) -> None:
-    instance = await start_instance(make_model(STRING_MODEL, inputs=STRING_INPUTS, required=["text"]))
+    instance = await start_instance(
+        make_model(STRING_MODEL, inputs=STRING_INPUTS, required=["text"])
+    )
 
     events = events_only(await collect(instance, "bad", {}))
 
@@ -216,7 +229,9 @@ async def test_cancel_and_abandon_a_running_python_loop(
 async def test_cancel_stuck_in_a_c_call_kills_the_instance(
     make_model: ModelFactory, start_instance: InstanceFactory
 ) -> None:
-    instance = await start_instance(make_model(SLEEPY_MODEL, inputs=SLEEPY_INPUTS), cancel_grace=0.5)
+    instance = await start_instance(
+        make_model(SLEEPY_MODEL, inputs=SLEEPY_INPUTS), cancel_grace=0.5
+    )
     pgid = instance.pid
 
     task = await until_started(instance, "k1", {"seconds": 60, "blocking": True})
@@ -234,7 +249,7 @@ async def test_worker_killed_mid_prediction_fails_it_as_a_crash(
     make_model: ModelFactory, start_instance: InstanceFactory
 ) -> None:
     instance = await start_instance(make_model(SLEEPY_MODEL, inputs=SLEEPY_INPUTS))
-    task = await until_started(instance, "w1", {"seconds": 30})
+    task = await until_started(instance, "w1", {"seconds": 30}, until=Log)
     (worker,) = _processes.children(instance.pid)
 
     os.kill(worker, signal.SIGKILL)
@@ -256,14 +271,28 @@ async def test_worker_killed_while_idle_is_caught_by_healthy(
 
     os.kill(worker, signal.SIGKILL)
 
-    assert await wait_for(lambda: not os.path.exists(f"/proc/{worker}/stat") or True)
-    for _ in range(50):
-        if not await instance.healthy():
-            break
-        await asyncio.sleep(0.02)
+    assert await wait_for_async(lambda: instance.healthy(), expect=False)
     assert instance.state == "failed" and "crashed" in instance.failure
     with pytest.raises(InstanceError):
         await anext(instance.predict("after", {"text": "x"}))
+
+
+async def test_prediction_sent_to_a_dead_worker_fails_as_a_crash(
+    make_model: ModelFactory, start_instance: InstanceFactory
+) -> None:
+    instance = await start_instance(make_model(STRING_MODEL, inputs=STRING_INPUTS))
+    (worker,) = _processes.children(instance.pid)
+    os.kill(worker, signal.SIGKILL)
+    await asyncio.sleep(0.2)
+
+    try:  # coglet answers with a broken-pipe failure, or with 409s until health says so
+        events = events_only(await collect(instance, "late", {"text": "x"}))
+    except InstanceError:
+        pass
+    else:
+        assert events[-1].status == "failed"
+        assert events[-1].error.startswith("The model instance crashed")
+    assert instance.state == "failed"
 
 
 async def test_setup_failure_raises_with_the_setup_error(
