@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     allow_private_networks: bool = False
+    webhook_retry_base: float = 1.0  # seconds before the first retry of a `completed` webhook
     max_file_bytes: int = 100 * 1024 * 1024
     signed_url_ttl: int = 24 * 3600
     secret_key: SecretStr | None = None

@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.harness import Server
 
-SCENARIOS = ("echo", "tokens", "image", "failing", "sleeper", "typed", "legacy-predictor", "function-ref", "filesize")
+SCENARIOS = ("echo", "tokens", "image", "failing", "sleeper", "typed", "legacy-predictor", "function-ref", "filesize", "tokens-fail", "ticker", "objfile")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ ALLOWED: dict[str, set[str]] = {
     "queue": {"core"},
     "events": {"core"},
     "files": {"core"},
-    "webhooks": {"core", "files"},
+    "webhooks": {"core", "files", "store"},
     "builder": {"core"},
     "accounts": {"core", "store", "webhooks"},
     "runtime": {"core", "queue", "events", "files"},

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelyard import __version__
-from modelyard.api import account, deliveries, models, predictions, problems, streams
+from modelyard.api import account, deliveries, files, models, predictions, problems, streams
 from modelyard.services.platform import Platform
 
 
@@ -30,6 +30,6 @@ def create_app(
     app = FastAPI(title="modelyard", version=__version__, lifespan=lifespan, openapi_url="/openapi.json", docs_url=None, redoc_url=None)
     app.state.platform = platform
     problems.install(app)
-    for module in (predictions, models, account, streams, deliveries):
+    for module in (predictions, models, files, account, streams, deliveries):
         app.include_router(module.router)
     return app

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from modelyard.api.deps import CurrentAccount, PlatformDep, UrlsDep, json_response, parse_body, read_json
 from modelyard.core.errors import BadRequest
-from modelyard.core.timeutil import parse_iso
+from modelyard.core.timeutil import isoformat, parse_iso
 from modelyard.services import predictions as service
 from modelyard.services.catalog import VersionInfo
 from modelyard.services.platform import Platform
@@ -130,3 +130,26 @@ async def cancel_prediction(
 ) -> Response:
     row = await service.cancel_prediction(platform, account, prediction_id)
     return json_response(service.render_prediction(row, urls))
+
+
+@router.get("/v1/predictions/{prediction_id}/webhooks")
+async def list_webhook_attempts(prediction_id: str, platform: PlatformDep, account: CurrentAccount) -> Response:
+    """Extension: every webhook delivery attempt of a prediction, oldest first."""
+    await service.get_prediction(platform, account, prediction_id)
+    attempts = await platform.webhooks.attempts(prediction_id)
+    return json_response(
+        {
+            "results": [
+                {
+                    "webhook_id": a["message_id"],
+                    "event": a["event"],
+                    "attempt": a["attempt"],
+                    "at": isoformat(a["at"]),
+                    "status_code": a["status_code"],
+                    "latency_ms": a["latency_ms"],
+                    "error": a["error"],
+                }
+                for a in attempts
+            ]
+        }
+    )

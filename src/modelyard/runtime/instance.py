@@ -54,8 +54,9 @@ _INHERITED = frozenset(
 _PREDICTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _OUTPUT_TAIL = 400
 _SETUP_LINES = 2000
-# coglet's health-check error once the worker is gone; it never recovers from that.
-_WORKER_GONE = re.compile(r"channel closed|Worker crashed")
+# coglet's health-check errors once the worker is gone ("...healthcheck channel closed",
+# "...response channel dropped", "Worker crashed"); it never recovers from that.
+_WORKER_GONE = re.compile(r"protocol error|Worker crashed")
 # The worker's last setup line, success or failure (coglet's JSON log format).
 _SETUP_END = re.compile(rb'"message":"(Setup complete|Worker initialization failed)"')
 _BOOT_MARGIN = 60.0  # seconds allowed on top of setup_timeout for spawning and imports
@@ -184,6 +185,7 @@ class Instance:
         self._drained.set()
         self._exited = asyncio.Event()
         self._stopping = False
+        self._reaped = False  # the group is gone: never signal its (reusable) pid again
         self._streaming = True
 
     def __repr__(self) -> str:
@@ -284,7 +286,7 @@ class Instance:
         The instance's files are removed once the process is gone; `stop()` may still be
         awaited to be sure everything is reaped.
         """
-        if self.pid is not None and self.state != "stopped":
+        if self.pid is not None and not self._reaped:
             _processes.kill_group(self.pid)
         if not self._stopping and self.state not in ("failed", "stopped"):
             self._fail(reason)
@@ -518,6 +520,7 @@ class Instance:
         for run in list(self._runs.values()):
             self._release(run)
         await self._remove_files()
+        self._reaped = self._process is not None
 
     async def _remove_files(self) -> None:
         if self._tmpdir is not None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from modelyard.core.errors import ModelyardError
 from modelyard.core.states import Status, transition
 from modelyard.core.timeutil import utcnow
 from modelyard.events import DONE, ERROR, LOGS, OUTPUT
@@ -74,7 +75,15 @@ class Execution:
                 return None
             info = await self.platform.catalog.by_pk(conn, row["version_pk"])
         self._iterators[prediction_id] = info.is_iterator
-        job_input = await self.platform.inputs.for_model(row["input"])
+        try:
+            job_input = await self.platform.inputs.for_model(
+                prediction_id, row["input"], info.schema, row["account_id"]
+            )
+        except ModelyardError as exc:
+            from modelyard.services.predictions import finish_unstarted
+
+            await finish_unstarted(self.platform, prediction_id, Status.FAILED, error=exc.detail)
+            return None
         return Job(prediction_id=prediction_id, input=job_input)
 
     async def started(self, prediction_id: str, instance_id: str) -> None:
@@ -107,11 +116,25 @@ class Execution:
             live.logs.append(event.text)
             live.dirty = True
             self.platform.bus.publish(prediction_id, LOGS, event.text)
+            await self.platform.webhooks.notify(prediction_id, "logs")
         elif isinstance(event, Output) and live.iterator:
             value = await self._store_files(prediction_id, event.value)
             live.output.append(value)
             live.dirty = True
             self.platform.bus.publish(prediction_id, OUTPUT, value)
+            await self.platform.webhooks.notify(prediction_id, "output")
+
+    async def snapshot(self, prediction_id: str) -> dict[str, Any]:
+        """The stored prediction with the live output and logs of a running one laid over it."""
+        async with self.platform.db.connect() as conn:
+            row = await store.find_prediction(conn, prediction_id)
+        assert row is not None
+        live = self.live.get(prediction_id)
+        if live is not None and row["status"] == Status.PROCESSING.value:
+            row["logs"] = "".join(live.logs)
+            if live.iterator:
+                row["output"] = list(live.output)
+        return row
 
     async def finished(self, prediction_id: str, done: Done) -> None:
         live = self.live.pop(prediction_id, None)
@@ -179,6 +202,7 @@ class Execution:
         if status == Status.FAILED:
             self.platform.bus.publish(prediction_id, ERROR, {"detail": error or "Prediction failed"})
         self.platform.bus.publish(prediction_id, DONE, {"status": status.value})
+        await self.platform.webhooks.notify(prediction_id, "completed")
         logger.info(
             "prediction %s %s in %.3fs", prediction_id, status.value, metrics["predict_time"]
         )

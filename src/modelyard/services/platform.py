@@ -22,6 +22,7 @@ from modelyard.services.catalog import Catalog
 from modelyard.services.execution import Execution
 from modelyard.services.inputs import InputResolver
 from modelyard.services.urls import Urls
+from modelyard.services.webhooks import WebhookNotifier
 from modelyard.settings import Settings
 from modelyard.store import Database
 from modelyard.store import accounts as accounts_store
@@ -52,6 +53,7 @@ class Platform:
         self.upload_token = secrets.token_urlsafe(18)
         self.execution = Execution(self)
         self.inputs = InputResolver(self)
+        self.webhooks = WebhookNotifier(self)
         self.scheduler = Scheduler(
             self.queue,
             self.execution,
@@ -111,12 +113,14 @@ class Platform:
         await self._ensure_owner()
         await self._recover()
         self._tasks.append(asyncio.ensure_future(self.scheduler.run()))
+        self._tasks.append(asyncio.ensure_future(self.webhooks.sender.run()))
 
     async def stop(self) -> None:
         await self.scheduler.shutdown(grace=5.0)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.webhooks.close()
         await self.db.close()
 
     def _load_secret(self) -> bytes:

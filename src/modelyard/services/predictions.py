@@ -62,6 +62,8 @@ async def create_prediction(
 ) -> Created:
     """Validate, persist as `starting` and enqueue; raises InvalidInput before anything is stored."""
     cleaned = version.schema.clean(body.input)
+    await platform.inputs.check(cleaned, version.schema, account.id)
+    events_filter = await platform.webhooks.check_request(body)
     prediction_id = ids.new_prediction_id()
     now = utcnow()
     row: dict[str, Any] = dict(
@@ -79,8 +81,8 @@ async def create_prediction(
         status=Status.STARTING.value,
         metrics={},
         source=source,
-        webhook=body.webhook,
-        webhook_events_filter=body.webhook_events_filter,
+        webhook=body.webhook or body.webhook_completed,
+        webhook_events_filter=events_filter,
         stream_token=ids.new_capability() if version.is_iterator else None,
         data_removed=False,
         created_at=now,
@@ -96,6 +98,7 @@ async def create_prediction(
         QueueItem(prediction_id, version.queue, account.username, time.time())
     )
     logger.info("prediction %s created on %s (starting)", prediction_id, version.model)
+    await platform.webhooks.notify(prediction_id, "start")
     return Created(row=row, version=version)
 
 
@@ -149,6 +152,7 @@ async def finish_unstarted(
         if error:
             platform.bus.publish(prediction_id, "error", {"detail": error})
         platform.bus.publish(prediction_id, DONE, {"status": status.value})
+        await platform.webhooks.notify(prediction_id, "completed")
         logger.info("prediction %s %s before it started", prediction_id, status.value)
     return changed
 

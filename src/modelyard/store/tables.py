@@ -146,3 +146,34 @@ files = Table(
     Column("expires_at", DateTime(timezone=True)),
     Index("ix_files_account_created", "account_id", "created_at"),
 )
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("prediction_id", ForeignKey("predictions.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_webhook_deliveries_state_next", "state", "next_attempt_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("prediction_id", ForeignKey("predictions.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("status_code", Integer),
+    Column("latency_ms", Float),
+    Column("error", Text),
+    Index("ix_webhook_attempts_prediction", "prediction_id", "id"),
+)

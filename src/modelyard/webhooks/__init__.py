@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelyard.webhooks.sender import WebhookSender
 from modelyard.webhooks.events import ALL_EVENTS, EVENTS, Throttle, parse_events_filter
 from modelyard.webhooks.signing import (
     generate_secret,
@@ -15,6 +16,7 @@ __all__ = [
     "ALL_EVENTS",
     "EVENTS",
     "Throttle",
+    "WebhookSender",
     "generate_secret",
     "new_message_id",
     "parse_events_filter",

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
+import json
 import os
 import signal
 import statistics
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,7 @@ from modelyard.runtime.instance import (
 from .conftest import InstanceFactory, ModelFactory
 
 STRING_MODEL = """
-import sys, tempfile
+import json, os, sys, tempfile
 from cog import BaseRunner, current_scope
 
 class Predictor(BaseRunner):
@@ -41,6 +45,9 @@ class Predictor(BaseRunner):
         current_scope().record_metric("chars", len(text))
         if text == "tmp":
             return tempfile.gettempdir()
+        if text == "env":
+            names = ["CUDA_VISIBLE_DEVICES", "FROM_COG_YAML", "COG_WEIGHTS", "MODELYARD_SECRET"]
+            return json.dumps({name: os.environ.get(name) for name in names})
         return "hello " + text
 """
 STRING_INPUTS = {"text": {"type": "string", "title": "Text", "x-order": 0}}
@@ -382,3 +389,73 @@ async def test_stop_leaves_no_process_and_removes_tmpdir(
     assert not instance.tmpdir.exists()
     assert not (tmp_path / "pids" / f"{instance.id}.json").exists()
     await instance.stop()  # idempotent
+
+
+async def test_the_model_sees_its_own_environment_only(
+    make_model: ModelFactory, start_instance: InstanceFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELYARD_SECRET", "platform database password")
+    instance = await start_instance(
+        make_model(STRING_MODEL, inputs=STRING_INPUTS),
+        environment={"FROM_COG_YAML": "yes"},
+        extra_env={"COG_WEIGHTS": "https://example.com/w.tar"},
+    )
+
+    events = events_only(await collect(instance, "env", {"text": "env"}))
+
+    assert json.loads(events[-1].output) == {
+        "CUDA_VISIBLE_DEVICES": "",  # a CPU instance sees no GPU
+        "FROM_COG_YAML": "yes",
+        "COG_WEIGHTS": "https://example.com/w.tar",
+        "MODELYARD_SECRET": None,
+    }
+
+
+@pytest.fixture
+def upload_server() -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
+    received: list[tuple[str, str, bytes]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["X-Prediction-ID"], body))
+            self.send_response(201)
+            self.send_header("Location", f"https://files.test{self.path}?signature=x")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/upload/", received
+    server.shutdown()
+    server.server_close()
+
+
+async def test_path_outputs_go_to_the_upload_url(
+    make_model: ModelFactory, start_instance: InstanceFactory, upload_server
+) -> None:
+    upload_url, received = upload_server
+    model = make_model(
+        """
+        import tempfile
+        from pathlib import Path
+        from cog import Path as CogPath
+
+        def run() -> CogPath:
+            path = Path(tempfile.mkdtemp()) / "out.txt"
+            path.write_text("file body")
+            return CogPath(path)
+        """,
+        output={"type": "string", "format": "uri"},
+    )
+    instance = await start_instance(model, "predict.py:run", upload_url=upload_url)
+
+    events = events_only(await collect(instance, "up1", {}))
+
+    assert received == [("/upload/out.txt", "up1", b"file body")]
+    assert Output("https://files.test/upload/out.txt", 0) in events
+    assert events[-1].output == "https://files.test/upload/out.txt"

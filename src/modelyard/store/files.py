@@ -1,0 +1,35 @@
+"""Uploaded files (`/v1/files`) in the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from modelyard.store.tables import files
+
+
+async def create_file(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(insert(files).values(**values))
+
+
+async def find_file(conn: AsyncConnection, file_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(files).where(files.c.id == file_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def delete_file(conn: AsyncConnection, file_id: str) -> None:
+    await conn.execute(delete(files).where(files.c.id == file_id))
+
+
+async def list_files(
+    conn: AsyncConnection, *, account_id: int, before: tuple[datetime, str] | None, limit: int
+) -> list[dict[str, Any]]:
+    stmt = select(files).where(files.c.account_id == account_id)
+    if before is not None:
+        ts, fid = before
+        stmt = stmt.where(or_(files.c.created_at < ts, and_(files.c.created_at == ts, files.c.id < fid)))
+    stmt = stmt.order_by(files.c.created_at.desc(), files.c.id.desc()).limit(limit)
+    return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]

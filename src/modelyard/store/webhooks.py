@@ -1,0 +1,66 @@
+"""The webhook outbox and the record of delivery attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from modelyard.store.tables import webhook_attempts, webhook_deliveries
+
+
+async def add_delivery(conn: AsyncConnection, **values: Any) -> int:
+    result = await conn.execute(insert(webhook_deliveries).values(**values))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def update_delivery(conn: AsyncConnection, delivery_id: int, **values: Any) -> None:
+    await conn.execute(
+        update(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id).values(**values)
+    )
+
+
+async def pending_deliveries(conn: AsyncConnection) -> list[dict[str, Any]]:
+    stmt = (
+        select(webhook_deliveries)
+        .where(webhook_deliveries.c.state == "pending")
+        .order_by(webhook_deliveries.c.next_attempt_at)
+    )
+    return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
+async def record_attempt(
+    conn: AsyncConnection,
+    *,
+    prediction_id: str,
+    message_id: str,
+    event: str,
+    attempt: int,
+    at: datetime,
+    status_code: int | None,
+    latency_ms: float | None,
+    error: str | None,
+) -> None:
+    await conn.execute(
+        insert(webhook_attempts).values(
+            prediction_id=prediction_id,
+            message_id=message_id,
+            event=event,
+            attempt=attempt,
+            at=at,
+            status_code=status_code,
+            latency_ms=latency_ms,
+            error=error,
+        )
+    )
+
+
+async def list_attempts(conn: AsyncConnection, prediction_id: str) -> list[dict[str, Any]]:
+    stmt = (
+        select(webhook_attempts)
+        .where(webhook_attempts.c.prediction_id == prediction_id)
+        .order_by(webhook_attempts.c.id)
+    )
+    return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
