@@ -3,14 +3,13 @@
 coglet 0.23.1 executes well but has sharp edges, hidden here from the instance's owner:
 spurious 409s when a slot is not back yet, a worker crash that leaves the server UNHEALTHY
 for good, a cancel that cannot interrupt a blocking C call, a hard-coded /tmp/coglet, and a
-server that stalls small SSE writes (see `_http.py`).
+server that stalls small SSE writes. Its wire format is in `_coglet.py`, the stall in `_http.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import os
@@ -31,17 +30,38 @@ from typing import Any, Literal
 import httpx
 
 from modelyard.core.errors import InstanceError
-from modelyard.runtime import _processes
-from modelyard.runtime._http import loopback_client
-from modelyard.runtime._sse import aiter_events
+from modelyard.runtime import _coglet, _processes
+from modelyard.runtime._coglet import (
+    CRASHED,
+    STOPPED,
+    Done,
+    DoneStatus,
+    Log,
+    Metric,
+    Output,
+    RuntimeEvent,
+    Started,
+    WorkerCrashed,
+)
+
+__all__ = [
+    "CRASHED",
+    "STOPPED",
+    "Done",
+    "DoneStatus",
+    "Instance",
+    "InstanceSpec",
+    "Log",
+    "Metric",
+    "Output",
+    "RuntimeEvent",
+    "Started",
+    "State",
+]
 
 logger = logging.getLogger(__name__)
 
 State = Literal["booting", "idle", "busy", "stopping", "stopped", "failed"]
-DoneStatus = Literal["succeeded", "failed", "canceled"]
-
-CRASHED = "The model instance crashed while running this prediction ({reason})"
-STOPPED = "The model instance was stopped while running this prediction"
 
 # coglet 0.23.1 hard-codes this directory (TMPDIR is ignored) and leaves one per prediction.
 _COGLET_PREDICTIONS = Path("/tmp/coglet/predictions")
@@ -54,14 +74,10 @@ _INHERITED = frozenset(
 _PREDICTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _OUTPUT_TAIL = 400
 _SETUP_LINES = 2000
-# coglet's health-check errors once the worker is gone ("...healthcheck channel closed",
-# "...response channel dropped", "Worker crashed"); it never recovers from that.
-_WORKER_GONE = re.compile(r"protocol error|Worker crashed")
 # The worker's last setup line, success or failure (coglet's JSON log format).
 _SETUP_END = re.compile(rb'"message":"(Setup complete|Worker initialization failed)"')
 _BOOT_MARGIN = 60.0  # seconds allowed on top of setup_timeout for spawning and imports
 _CONFLICT_LIMIT = 30.0  # seconds of 409 while we hold a free slot before giving up
-_PREDICT_TIMEOUT = httpx.Timeout(10.0, read=None)
 _SHUTDOWN_WAIT = 2.0
 _TERM_WAIT = 1.0
 
@@ -86,45 +102,6 @@ class InstanceSpec:
             raise ValueError("concurrency must be at least 1")
         if ":" not in self.predict_ref:
             raise ValueError("predict_ref must look like 'predict.py:Predictor'")
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    """coglet took the prediction into a slot; user code runs from here."""
-
-
-@dataclass(frozen=True, slots=True)
-class Log:
-    text: str  # one captured line with its "\n"; concatenated they make the logs
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    """One output chunk: an iterator's yield, a list's item, or a scalar output whole (index 0)."""
-
-    value: Any
-    index: int
-
-
-@dataclass(frozen=True, slots=True)
-class Metric:
-    name: str
-    value: Any
-    mode: str  # "replace" | "increment" | "append"
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """The terminal event; `output` is the complete, authoritative output."""
-
-    status: DoneStatus
-    output: Any = None
-    error: str | None = None
-    logs: str = ""
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-RuntimeEvent = Started | Log | Output | Metric | Done
 
 
 @dataclass(eq=False)
@@ -175,7 +152,7 @@ class Instance:
         self._tmp_root = tmp_root
         self._tmpdir: Path | None = None
         self._process: asyncio.subprocess.Process | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._coglet: _coglet.Coglet | None = None
         self._output: deque[bytes] = deque(maxlen=_OUTPUT_TAIL)
         self._setup_output: list[bytes] = []
         self._setup_done = asyncio.Event()
@@ -219,7 +196,7 @@ class Instance:
     @property
     def setup_logs(self) -> str:
         """What coglet and the model's setup() printed while booting, one line each."""
-        return "\n".join(_render(line) for line in self._setup_output)
+        return "\n".join(_coglet.render(line) for line in self._setup_output)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -269,9 +246,8 @@ class Instance:
         if self._process is not None:
             deadline = time.monotonic() + grace
             await _wait_event(self._drained, deadline - time.monotonic())
-            if not self._exited.is_set() and not self._runs and self._client is not None:
-                with contextlib.suppress(httpx.HTTPError):
-                    await self._client.post("/shutdown", timeout=_SHUTDOWN_WAIT)
+            if not self._exited.is_set() and not self._runs and self._coglet is not None:
+                await self._coglet.shutdown(_SHUTDOWN_WAIT)
                 await _wait_event(self._exited, _SHUTDOWN_WAIT)
             if not self._exited.is_set() and not self._runs and self.pid is not None:
                 _processes.kill_group(self.pid, signal.SIGTERM)
@@ -294,17 +270,13 @@ class Instance:
     async def healthy(self) -> bool:
         """Whether coglet can take predictions. A crashed worker (UNHEALTHY with a closed
         healthcheck channel), SETUP_FAILED or DEFUNCT mark the instance failed for good."""
-        if self.state not in ("idle", "busy") or self._exited.is_set() or self._client is None:
+        if self.state not in ("idle", "busy") or self._exited.is_set() or self._coglet is None:
             return False
-        try:
-            response = await self._client.get("/health-check", timeout=10.0)
-            health = response.json()
-        except (httpx.HTTPError, ValueError):
-            return False
+        health = await self._coglet.health()
         status = health.get("status")
         if status in ("READY", "BUSY"):
             return True
-        if status == "UNHEALTHY" and _WORKER_GONE.search(str(health.get("user_healthcheck_error"))):
+        if _coglet.worker_gone(health):
             self._fail("the model worker crashed")
         elif status in ("SETUP_FAILED", "DEFUNCT"):
             self._fail(f"coglet reports {status}")
@@ -347,13 +319,9 @@ class Instance:
                 finished = True
                 yield Done(status="canceled")
                 return
-            if response.headers.get("content-type", "").startswith("text/event-stream"):
-                async with aclosing(self._relay(run, response)) as events:
-                    async for event in events:
-                        finished = finished or isinstance(event, Done)
-                        yield event
-            else:
-                for event in await self._sync_result(response):
+            async with aclosing(self._relay(run, response)) as events:
+                async for event in events:
+                    finished = finished or isinstance(event, Done)
                     yield event
             finished = True
         finally:
@@ -410,9 +378,7 @@ class Instance:
         self.pid = self._process.pid
         if self._pid_dir is not None:
             _processes.record(self._pid_dir, self.id, self.spec.version_id, self.pid)
-        self._client = loopback_client(
-            f"http://127.0.0.1:{self.port}", max_connections=self.spec.concurrency + 4
-        )
+        self._coglet = _coglet.Coglet(self.port, max_connections=self.spec.concurrency + 4)
         self._background(self._read_output(self._process))
         self._background(self._watch(self._process))
         logger.info(
@@ -424,7 +390,7 @@ class Instance:
         )
 
     async def _wait_ready(self, began: float) -> dict[str, Any]:
-        assert self._client is not None
+        assert self._coglet is not None
         deadline = None
         if self.spec.setup_timeout is not None:
             deadline = began + self.spec.setup_timeout + _BOOT_MARGIN
@@ -441,17 +407,16 @@ class Instance:
                         f"The model process exited ({exited}) before it was ready", tail
                     )
                 )
-            try:
-                health = (await self._client.get("/health-check", timeout=5.0)).json()
-            except (httpx.HTTPError, ValueError):
-                health = {}
+            health = await self._coglet.health()
             status = health.get("status")
             if status in ("READY", "BUSY"):
-                return dict(health)
+                return health
             if status in ("SETUP_FAILED", "DEFUNCT"):
                 await _wait_event(self._setup_done, 0.2)
                 raise InstanceError(
-                    self._with_tail(f"Model setup failed: {_setup_error(health)}", self.setup_logs)
+                    self._with_tail(
+                        f"Model setup failed: {_coglet.setup_error(health)}", self.setup_logs
+                    )
                 )
             if deadline is not None and time.monotonic() > deadline:
                 waited = time.monotonic() - began
@@ -487,7 +452,7 @@ class Instance:
                 if _SETUP_END.search(line) or len(self._setup_output) >= _SETUP_LINES:
                     self._setup_done.set()
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("[%s] %s", self.id, _render(line))
+                logger.debug("[%s] %s", self.id, _coglet.render(line))
 
     async def _watch(self, process: asyncio.subprocess.Process) -> None:
         code = await process.wait()
@@ -510,9 +475,9 @@ class Instance:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._coglet is not None:
+            await self._coglet.aclose()
+            self._coglet = None
 
     async def _reap(self) -> None:
         """End the process, free every slot, and remove the instance's files."""
@@ -552,26 +517,20 @@ class Instance:
 
     async def _open(self, run: _Run, body: dict[str, Any]) -> httpx.Response | None:
         """PUT the prediction, absorbing 409s; None if it was canceled before it started."""
-        assert self._client is not None
+        assert self._coglet is not None
         first_conflict: float | None = None
         next_check = 0.0
         delay = 0.001
         transport_errors = 0
         while not run.cancel_requested:
-            headers = {"Accept": "text/event-stream"} if self._streaming else {}
-            request = self._client.build_request(
-                "PUT",
-                f"/predictions/{run.id}",
-                json=body,
-                headers=headers,
-                timeout=_PREDICT_TIMEOUT,
-            )
             try:
-                response = await self._client.send(request, stream=True)
-            except httpx.TransportError as exc:
+                response = await self._coglet.put_prediction(
+                    run.id, body, streaming=self._streaming
+                )
+            except _coglet.Unreachable as exc:
                 transport_errors += 1
                 if self._exited.is_set() or transport_errors > 2:
-                    self._fail(f"coglet stopped answering ({type(exc).__name__})")
+                    self._fail(f"coglet stopped answering ({exc})")
                     raise InstanceError(f"The model instance {self.id} is not reachable") from exc
                 continue
             if response.status_code == 406 and self._streaming:
@@ -606,73 +565,30 @@ class Instance:
         return None
 
     async def _relay(self, run: _Run, response: httpx.Response) -> AsyncIterator[RuntimeEvent]:
-        """Translate coglet's SSE stream; synthesize a Done if the stream breaks first."""
+        """coglet's events for one run; a Done is synthesized if the stream breaks first."""
         logs: list[str] = []
         outputs: list[Any] = []
         done = False
-        with contextlib.suppress(httpx.TransportError):  # a dead process ends the stream
-            async for sse in aiter_events(response.aiter_lines()):
-                try:
-                    data = json.loads(sse.data)
-                except ValueError:
-                    logger.warning("instance %s sent a malformed %s event", self.id, sse.event)
+        async with aclosing(_coglet.events(response)) as events:
+            async for event in events:
+                if isinstance(event, WorkerCrashed):
+                    self._fail(event.reason)
                     continue
-                if sse.event == "start":
+                if isinstance(event, Started):
                     run.started = True
                     if run.cancel_requested:
                         self._background(self._post_cancel(run.id))
-                    yield Started()
-                elif sse.event == "log":
-                    logs.append(str(data.get("data", "")))
-                    yield Log(logs[-1])
-                elif sse.event == "output":
-                    outputs.append(data.get("chunk"))
-                    yield Output(outputs[-1], int(data.get("index", len(outputs) - 1)))
-                elif sse.event == "metric":
-                    yield Metric(
-                        str(data.get("name")), data.get("value"), str(data.get("mode", "replace"))
-                    )
-                elif sse.event == "completed" and not done:
+                elif isinstance(event, Log):
+                    logs.append(event.text)
+                elif isinstance(event, Output):
+                    outputs.append(event.value)
+                elif isinstance(event, Done):
+                    if done:
+                        continue
                     done = True
-                    yield self._completed(data)
+                yield event
         if not done:
             yield await self._lost(run, "".join(logs), outputs)
-
-    async def _sync_result(self, response: httpx.Response) -> list[RuntimeEvent]:
-        """A non-SSE answer: the sync fallback, or an error before the prediction started."""
-        raw = await response.aread()
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            data = {}
-        if response.status_code == 422:
-            return [Done(status="failed", error=_validation_error(data))]
-        if response.status_code != 200 or "status" not in data:
-            text = raw.decode(errors="replace")[:500]
-            return [
-                Done(status="failed", error=f"coglet answered HTTP {response.status_code}: {text}")
-            ]
-        return [Started(), self._completed(data)]
-
-    def _completed(self, data: Mapping[str, Any]) -> Done:
-        status = data.get("status")
-        error = data.get("error")
-        if status == "failed" and error == "Worker crashed":
-            self._fail("the model worker crashed")
-            error = CRASHED.format(reason="the model worker crashed")
-        elif status == "failed" and str(error).startswith("Failed to send request"):
-            self._fail("the model worker had crashed")  # while idle: the slot socket is gone
-            error = CRASHED.format(reason="the model worker had already crashed")
-        if status not in ("succeeded", "failed", "canceled"):
-            error = error or f"coglet ended the prediction with status {status!r}"
-            status = "failed"
-        return Done(
-            status=status,
-            output=data.get("output"),
-            error=error,
-            logs=str(data.get("logs") or ""),
-            metrics=dict(data.get("metrics") or {}),
-        )
 
     async def _lost(self, run: _Run, logs: str, outputs: list[Any]) -> Done:
         """The stream ended without `completed`: coglet died or was killed."""
@@ -717,13 +633,7 @@ class Instance:
             self._release(run)
 
     async def _post_cancel(self, prediction_id: str) -> int | None:
-        if self._client is None:
-            return None
-        try:
-            response = await self._client.post(f"/predictions/{prediction_id}/cancel", timeout=5.0)
-        except httpx.HTTPError:
-            return None
-        return response.status_code
+        return None if self._coglet is None else await self._coglet.cancel(prediction_id)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -743,7 +653,7 @@ class Instance:
         return self._process.returncode if self._process is not None else None
 
     def _output_tail(self, lines: int = 40) -> str:
-        return "\n".join(_render(line) for line in list(self._output)[-lines:])
+        return "\n".join(_coglet.render(line) for line in list(self._output)[-lines:])
 
     @staticmethod
     def _with_tail(message: str, tail: str) -> str:
@@ -773,40 +683,6 @@ def _environment(spec: InstanceSpec, port: int, tmpdir: Path) -> dict[str, str]:
         env["COG_SETUP_TIMEOUT"] = str(max(1, math.ceil(spec.setup_timeout)))
     env.update(spec.extra_env)
     return env
-
-
-def _setup_error(health: Mapping[str, Any]) -> str:
-    setup = health.get("setup") or {}
-    return str(setup.get("logs") or health.get("status"))
-
-
-def _validation_error(data: Mapping[str, Any]) -> str:
-    details = data.get("detail")
-    if not isinstance(details, list):
-        return "Input validation failed"
-    parts = []
-    for item in details:
-        loc = [str(p) for p in item.get("loc", []) if p not in ("body", "input")]
-        parts.append(f"{'.'.join(loc) or 'input'}: {item.get('msg', 'invalid')}")
-    return "Input validation failed: " + "; ".join(parts)
-
-
-def _render(line: bytes) -> str:
-    """coglet's JSON log lines as `[target] message: error` (the model's own output bare)."""
-    text = line.decode("utf-8", errors="replace").rstrip()
-    try:
-        record = json.loads(text)
-    except ValueError:
-        return text
-    if not isinstance(record, dict):
-        return text
-    fields = record.get("fields") or {}
-    target = record.get("target", "coglet")
-    message = str(fields.get("message", ""))
-    if target in ("coglet::setup", "coglet::user"):
-        return message
-    rendered = f"[{target}] {message}"
-    return f"{rendered}: {fields['error']}" if fields.get("error") else rendered
 
 
 def _describe_exit(code: int | None) -> str:

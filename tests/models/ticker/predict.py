@@ -1,6 +1,8 @@
 import time
 
-from cog import BaseRunner, Input, Iterator
+from collections.abc import Iterator
+
+from cog import BaseRunner, Input
 
 
 class Runner(BaseRunner):
