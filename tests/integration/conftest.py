@@ -9,7 +9,20 @@ import pytest
 
 from tests.integration.harness import Server
 
-SCENARIOS = ("echo", "tokens", "image", "failing", "sleeper", "typed", "legacy-predictor", "function-ref", "filesize", "tokens-fail", "ticker", "objfile")
+SCENARIOS = (
+    "echo",
+    "tokens",
+    "image",
+    "failing",
+    "sleeper",
+    "typed",
+    "legacy-predictor",
+    "function-ref",
+    "filesize",
+    "tokens-fail",
+    "ticker",
+    "objfile",
+)
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +44,9 @@ def server_factory(tmp_path: Path, shared_envs_dir: Path) -> Iterator[Callable[.
     made: list[Server] = []
 
     def make(**settings: str) -> Server:
-        srv = Server(data_dir=tmp_path / f"data{len(made)}", envs_dir=shared_envs_dir, settings=settings)
+        srv = Server(
+            data_dir=tmp_path / f"data{len(made)}", envs_dir=shared_envs_dir, settings=settings
+        )
         made.append(srv)
         return srv
 

@@ -26,10 +26,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def modelyard(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def modelyard(
+    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "modelyard"), *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -55,7 +61,9 @@ class Server:
         return self.data_dir.parent / f"server-{self.port}.log"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "REPLICATE_"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "REPLICATE_"))
+        }
         env.update(
             MODELYARD_DATA_DIR=str(self.data_dir),
             MODELYARD_ENVS_DIR=str(self.envs_dir),
@@ -78,14 +86,20 @@ class Server:
             self.token = result.stdout.strip()
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
-            [str(BIN / "modelyard"), "serve"], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            [str(BIN / "modelyard"), "serve"],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/health", verify=self.verify(), timeout=1).status_code == 200:
+                if (
+                    httpx.get(f"{self.url}/health", verify=self.verify(), timeout=1).status_code
+                    == 200
+                ):
                     return self
             except httpx.HTTPError:
                 pass
@@ -121,7 +135,9 @@ class Server:
             **kwargs,  # type: ignore[arg-type]
         )
 
-    def cli(self, *args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, cwd: Path | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
         return modelyard(*args, env=self.env(), cwd=cwd, timeout=timeout)
 
     def push(self, scenario: str | Path, model: str, *extra: str) -> str:

@@ -43,7 +43,11 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             rec = state["r"]
-            rec.deliveries.append(Delivery(time.time(), {k.lower(): v for k, v in self.headers.items()}, body, self.path))
+            rec.deliveries.append(
+                Delivery(
+                    time.time(), {k.lower(): v for k, v in self.headers.items()}, body, self.path
+                )
+            )
             status = rec.statuses.pop(0) if rec.statuses else 200
             self.send_response(status)
             self.send_header("content-length", "0")

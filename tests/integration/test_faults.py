@@ -13,7 +13,9 @@ import httpx
 from tests.integration.harness import Server, processes_with
 
 
-def wait_status(http: httpx.Client, prediction_id: str, statuses: set[str], timeout: float = 90) -> dict:
+def wait_status(
+    http: httpx.Client, prediction_id: str, statuses: set[str], timeout: float = 90
+) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
         body = http.get(f"/v1/predictions/{prediction_id}").json()
@@ -57,7 +59,9 @@ def test_worker_killed_mid_prediction(server: Server) -> None:
         assert "crash" in failed["error"].lower()
         # The next prediction gets a fresh instance and succeeds.
         r = http.post(
-            "/v1/models/admin/sleeper/predictions", json={"input": {"seconds": 0.1}}, headers={"Prefer": "wait=60"}
+            "/v1/models/admin/sleeper/predictions",
+            json={"input": {"seconds": 0.1}},
+            headers={"Prefer": "wait=60"},
         )
         assert r.json()["status"] == "succeeded", r.json()
 
@@ -66,9 +70,13 @@ def test_platform_killed_with_queued_predictions(server_factory: Callable[..., S
     srv = server_factory().start()
     srv.push("sleeper", "admin/sleeper")
     with srv.http() as http:
-        running = http.post("/v1/models/admin/sleeper/predictions", json={"input": {"seconds": 30}}).json()["id"]
+        running = http.post(
+            "/v1/models/admin/sleeper/predictions", json={"input": {"seconds": 30}}
+        ).json()["id"]
         queued = [
-            http.post("/v1/models/admin/sleeper/predictions", json={"input": {"seconds": 0.2}}).json()["id"]
+            http.post(
+                "/v1/models/admin/sleeper/predictions", json={"input": {"seconds": 0.2}}
+            ).json()["id"]
             for _ in range(3)
         ]
         wait_status(http, running, {"processing"})
@@ -84,7 +92,10 @@ def test_platform_killed_with_queued_predictions(server_factory: Callable[..., S
         assert failed["status"] == "failed"
         assert "platform stopped" in failed["error"]
         for prediction_id in queued:
-            assert wait_status(http, prediction_id, {"succeeded", "failed", "canceled"})["status"] == "succeeded"
+            assert (
+                wait_status(http, prediction_id, {"succeeded", "failed", "canceled"})["status"]
+                == "succeeded"
+            )
     deadline = time.time() + 10
     while any(alive(pid) for pid in old_model_processes) and time.time() < deadline:
         time.sleep(0.1)
@@ -96,7 +107,11 @@ def test_scale_to_zero_and_cold_start(server_factory: Callable[..., Server]) -> 
     srv.push("echo", "admin/echo")
     assert srv.process is not None
     with srv.http() as http:
-        r = http.post("/v1/models/admin/echo/predictions", json={"input": {"text": "a"}}, headers={"Prefer": "wait=60"})
+        r = http.post(
+            "/v1/models/admin/echo/predictions",
+            json={"input": {"text": "a"}},
+            headers={"Prefer": "wait=60"},
+        )
         assert r.json()["status"] == "succeeded"
         instances = set(processes_with(str(srv.data_dir))) - {srv.process.pid}
         assert instances, "a model instance should be running right after a prediction"
@@ -104,6 +119,10 @@ def test_scale_to_zero_and_cold_start(server_factory: Callable[..., Server]) -> 
         while any(alive(p) for p in instances) and time.time() < deadline:
             time.sleep(0.2)
         assert not [p for p in instances if alive(p)], "the idle instance should have stopped"
-        r = http.post("/v1/models/admin/echo/predictions", json={"input": {"text": "b"}}, headers={"Prefer": "wait=60"})
+        r = http.post(
+            "/v1/models/admin/echo/predictions",
+            json={"input": {"text": "b"}},
+            headers={"Prefer": "wait=60"},
+        )
         assert r.json()["status"] == "succeeded" and r.json()["output"] == "b"
         assert set(processes_with(str(srv.data_dir))) - {srv.process.pid} - instances

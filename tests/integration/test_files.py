@@ -38,7 +38,9 @@ def test_upload_list_get_download_delete(server: Server, tmp_path: Path) -> None
     assert c.files.delete(created.id) is True
     with server.http() as http:
         r = http.get(f"/v1/files/{created.id}")
-        assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+        assert r.status_code == 404 and r.headers["content-type"].startswith(
+            "application/problem+json"
+        )
 
 
 def test_js_and_stainless_multipart_shapes(server: Server) -> None:
@@ -58,7 +60,11 @@ def test_js_and_stainless_multipart_shapes(server: Server) -> None:
         )
         body = stainless.json()
         assert stainless.status_code == 201
-        assert (body["name"], body["content_type"], body["metadata"]) == ("x.json", "application/json", {"k": "v"})
+        assert (body["name"], body["content_type"], body["metadata"]) == (
+            "x.json",
+            "application/json",
+            {"k": "v"},
+        )
 
 
 def test_upload_over_100_mib_is_413(server: Server) -> None:
@@ -77,14 +83,20 @@ def test_file_inputs_by_upload_base64_data_url_and_http(server: Server, tmp_path
     path.write_bytes(data)
     with open(path, "rb") as handle:  # uploaded through /v1/files by the client
         assert c.run("admin/filesize", input={"file": handle}) == expected(data)
-    assert c.run("admin/filesize", input={"file": path}, file_encoding_strategy="base64") == expected(data)
+    assert c.run(
+        "admin/filesize", input={"file": path}, file_encoding_strategy="base64"
+    ) == expected(data)
     uploaded = c.files.create(path)
     assert c.run("admin/filesize", input={"file": uploaded.urls["get"]}) == expected(data)
     with receiver() as files:
         files.files["/data/input.bin"] = data
-        assert c.run("admin/filesize", input={"file": f"{files.url}/data/input.bin"}) == expected(data)
+        assert c.run("admin/filesize", input={"file": f"{files.url}/data/input.bin"}) == expected(
+            data
+        )
         # A URL that cannot be fetched fails the prediction with a clear error.
-        prediction = c.predictions.create(model="admin/filesize", input={"file": f"{files.url}/missing"})
+        prediction = c.predictions.create(
+            model="admin/filesize", input={"file": f"{files.url}/missing"}
+        )
         prediction.wait()
     assert prediction.status == "failed" and "could not be downloaded" in prediction.error
 

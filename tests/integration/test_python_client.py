@@ -36,7 +36,10 @@ def test_concatenate_iterator_joined(server: Server) -> None:
     output = client(server).run(f"admin/tokens:{version}", input={"prefix": "hey", "pause": 0})
     assert "".join(output) == "hey world\nsecond line!"
     # The model path without a version returns the list once finished.
-    assert "".join(client(server).run("admin/tokens", input={"pause": 0})) == "hello world\nsecond line!"
+    assert (
+        "".join(client(server).run("admin/tokens", input={"pause": 0}))
+        == "hello world\nsecond line!"
+    )
 
 
 def test_path_output_downloads_over_http(server: Server) -> None:

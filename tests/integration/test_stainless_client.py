@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -44,7 +43,9 @@ def test_stainless_client(server: Server) -> None:
         pytest.fail("The stainless virtualenv is missing: run the suite through `make test`.")
     result = subprocess.run(
         [str(STAINLESS_PYTHON), "-c", SCRIPT, server.url, server.token],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])

@@ -57,20 +57,28 @@ def test_every_iterator_prediction_has_a_stream_url(server: Server) -> None:
 
 def test_stream_after_completion_replays_everything(server: Server) -> None:
     c = client(server)
-    prediction = c.predictions.create(model="admin/tokens", input={"prefix": "late", "pause": 0}, stream=True)
+    prediction = c.predictions.create(
+        model="admin/tokens", input={"prefix": "late", "pause": 0}, stream=True
+    )
     prediction.wait()
     assert prediction.status == "succeeded"
     text = "".join(str(e) for e in prediction.stream())
     assert text == "late world\nsecond line!"
     events = raw_events(prediction.urls["stream"])
-    assert [e for e, _, _ in events if e == "done"] == ["done"] and events[-1] == ("done", events[-1][1], "{}")
+    assert [e for e, _, _ in events if e == "done"] == ["done"] and events[-1] == (
+        "done",
+        events[-1][1],
+        "{}",
+    )
     assert all(ident for _, ident, _ in events)
     assert {e for e, _, _ in events} <= {"output", "logs", "error", "done"}
 
 
 def test_outputs_and_logs_grow_while_running(server: Server) -> None:
     with server.http() as http:
-        created = http.post("/v1/models/admin/ticker/predictions", json={"input": {"count": 15, "interval": 0.1}}).json()
+        created = http.post(
+            "/v1/models/admin/ticker/predictions", json={"input": {"count": 15, "interval": 0.1}}
+        ).json()
         seen: list[list[str]] = []
         logs_seen = False
         while True:
@@ -84,7 +92,7 @@ def test_outputs_and_logs_grow_while_running(server: Server) -> None:
     assert body["output"] == [f"t{i}" for i in range(15)]
     assert logs_seen, "logs should be visible while the model runs"
     assert len({len(s) for s in seen}) > 1, "the output should grow while the model runs"
-    for earlier, later in zip(seen, seen[1:] + [body["output"]]):
+    for earlier, later in zip(seen, seen[1:] + [body["output"]], strict=True):
         assert later[: len(earlier)] == earlier
 
 

@@ -14,7 +14,9 @@ import trustme
 from tests.integration.harness import Server
 
 
-def test_file_output_over_tls(server_factory: Callable[..., Server], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_output_over_tls(
+    server_factory: Callable[..., Server], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     cert_file, key_file, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
@@ -34,7 +36,9 @@ def test_file_output_over_tls(server_factory: Callable[..., Server], tmp_path: P
     data = output.read()
     assert data.startswith(b"\x89PNG")
     # The same bytes the model wrote: regenerate them with the model's own function.
-    spec = importlib.util.spec_from_file_location("pngs", Path(__file__).parents[1] / "models/image/pngs.py")
+    spec = importlib.util.spec_from_file_location(
+        "pngs", Path(__file__).parents[1] / "models/image/pngs.py"
+    )
     assert spec is not None and spec.loader is not None
     pngs = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pngs)

@@ -50,7 +50,9 @@ def test_valid_typed_input_runs(server: Server) -> None:
 def test_path_input_must_be_a_url(server: Server) -> None:
     # A bare path would be read by coglet from the platform's own disk: refuse it.
     with server.http() as http:
-        r = http.post("/v1/models/admin/filesize/predictions", json={"input": {"file": "/etc/hostname"}})
+        r = http.post(
+            "/v1/models/admin/filesize/predictions", json={"input": {"file": "/etc/hostname"}}
+        )
         assert r.status_code == 422 and "file" in r.json()["detail"]
         data = base64.b64encode(b"hello bytes").decode()
         r = http.post(
@@ -69,7 +71,9 @@ def test_unknown_model_404_and_unknown_version_422(server: Server) -> None:
         r = http.post("/v1/predictions", json={"version": "f" * 64, "input": {}})
         assert r.status_code == 422
         r = http.get("/v1/models/admin/nope")
-        assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+        assert r.status_code == 404 and r.headers["content-type"].startswith(
+            "application/problem+json"
+        )
         r = http.get("/v1/predictions/doesnotexist")
         assert r.status_code == 404
 
@@ -128,7 +132,10 @@ def test_push_predictor_that_does_not_import(server: Server, tmp_path: Path) -> 
 
 
 def test_push_unsatisfiable_requirements(server: Server, tmp_path: Path) -> None:
-    predict = "from cog import BaseRunner\n\nclass Runner(BaseRunner):\n    def run(self) -> str:\n        return 'x'\n"
+    predict = (
+        "from cog import BaseRunner\n\n"
+        "class Runner(BaseRunner):\n    def run(self) -> str:\n        return 'x'\n"
+    )
     d = _model_dir(tmp_path, predict, "this-package-does-not-exist-modelyard==9.9.9\n")
     result = server.cli("push", str(d), "admin/broken-reqs")
     assert result.returncode != 0

@@ -27,7 +27,14 @@ def create_app(
         finally:
             await platform.stop()
 
-    app = FastAPI(title="modelyard", version=__version__, lifespan=lifespan, openapi_url="/openapi.json", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="modelyard",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.platform = platform
     problems.install(app)
     for module in (predictions, models, files, account, streams, deliveries):

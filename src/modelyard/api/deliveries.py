@@ -37,7 +37,9 @@ async def download(key: str, request: Request, platform: PlatformDep) -> Respons
             raise NotFound("This file no longer exists.")
         media = mimetypes.guess_type(key)[0] or "application/octet-stream"
         return Response(data, media_type=media)
-    return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+    return FileResponse(
+        path, media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    )
 
 
 @router.put("/internal/uploads/{token}/{name:path}")

@@ -23,13 +23,17 @@ MULTIPART_OVERHEAD = 1024 * 1024
 
 
 @router.post("/v1/files")
-async def create_file(request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep) -> Response:
+async def create_file(
+    request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
     """Accepts the Python, JS and stainless multipart shapes (see the API reference §2.5)."""
     limit = platform.settings.max_file_bytes
     if int(request.headers.get("content-length") or 0) > limit + MULTIPART_OVERHEAD:
         raise PayloadTooLarge(service.TOO_LARGE)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise BadRequest("Upload files as multipart/form-data with the file in a part named `content`.")
+        raise BadRequest(
+            "Upload files as multipart/form-data with the file in a part named `content`."
+        )
     form = await request.form(max_part_size=8 * 1024 * 1024)
     content = form.get("content")
     if not isinstance(content, UploadFile):
@@ -47,7 +51,11 @@ async def create_file(request: Request, platform: PlatformDep, account: CurrentA
         or "application/octet-stream"
     )
     row = await service.create_file(
-        platform, account, content=data, filename=filename, content_type=content_type,
+        platform,
+        account,
+        content=data,
+        filename=filename,
+        content_type=content_type,
         metadata=await _metadata(form),
     )
     return json_response(service.render_file(row, urls), status=201)
@@ -70,21 +78,35 @@ async def _metadata(form: Any) -> dict[str, Any]:
             raise BadRequest("`metadata` must be a JSON object.")
         return value
     # stainless flattens it into metadata[key] fields.
-    return {k[9:-1]: v for k, v in form.multi_items() if k.startswith("metadata[") and k.endswith("]")}
+    return {
+        k[9:-1]: v for k, v in form.multi_items() if k.startswith("metadata[") and k.endswith("]")
+    }
 
 
 @router.get("/v1/files")
-async def list_files(request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep) -> Response:
-    rows, next_cursor = await service.list_files(platform, account, cursor=request.query_params.get("cursor"))
+async def list_files(
+    request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
+    rows, next_cursor = await service.list_files(
+        platform, account, cursor=request.query_params.get("cursor")
+    )
     next_url = urls.api("/v1/files?" + urlencode({"cursor": next_cursor})) if next_cursor else None
     return json_response(
-        {"next": next_url, "previous": None, "results": [service.render_file(r, urls) for r in rows]}
+        {
+            "next": next_url,
+            "previous": None,
+            "results": [service.render_file(r, urls) for r in rows],
+        }
     )
 
 
 @router.get("/v1/files/{file_id}")
-async def get_file(file_id: str, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep) -> Response:
-    return json_response(service.render_file(await service.get_file(platform, account, file_id), urls))
+async def get_file(
+    file_id: str, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
+    return json_response(
+        service.render_file(await service.get_file(platform, account, file_id), urls)
+    )
 
 
 @router.delete("/v1/files/{file_id}")

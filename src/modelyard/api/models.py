@@ -10,7 +10,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from modelyard.api.deps import CurrentAccount, PlatformDep, UrlsDep, json_response, parse_body, read_json
+from modelyard.api.deps import (
+    CurrentAccount,
+    PlatformDep,
+    UrlsDep,
+    json_response,
+    parse_body,
+    read_json,
+)
 from modelyard.core.errors import BadRequest, ModelyardError, PayloadTooLarge
 from modelyard.services import models as service
 from modelyard.services import versions as versions_service
@@ -26,14 +33,20 @@ def _page(urls, path: str, results: list[dict], next_cursor: str | None) -> dict
 
 
 @router.get("/v1/models")
-async def list_models(request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep) -> Response:
-    rows, next_cursor = await service.list_models(platform, account, cursor=request.query_params.get("cursor"))
+async def list_models(
+    request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
+    rows, next_cursor = await service.list_models(
+        platform, account, cursor=request.query_params.get("cursor")
+    )
     results = [await service.render_model(platform, r, urls) for r in rows]
     return json_response(_page(urls, "/v1/models", results, next_cursor))
 
 
 @router.api_route("/v1/models", methods=["QUERY"])
-async def search_models(request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep) -> Response:
+async def search_models(
+    request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
     raw = (await request.body()).decode(errors="replace").strip()
     try:
         parsed = json.loads(raw)
@@ -41,34 +54,45 @@ async def search_models(request: Request, platform: PlatformDep, account: Curren
     except json.JSONDecodeError:
         query = raw
     if not query:
-        raise BadRequest('The search text is required in the request body.')
+        raise BadRequest("The search text is required in the request body.")
     rows, next_cursor = await service.list_models(platform, account, cursor=None, query=query)
     results = [await service.render_model(platform, r, urls) for r in rows]
     return json_response(_page(urls, "/v1/models", results, next_cursor))
 
 
 @router.post("/v1/models")
-async def create_model(request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep) -> Response:
+async def create_model(
+    request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
     body = parse_body(service.CreateModel, await read_json(request))
     row = await service.create_model(platform, account, body)
     return json_response(await service.render_model(platform, row, urls), status=201)
 
 
 @router.get("/v1/models/{owner}/{name}")
-async def get_model(owner: str, name: str, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep) -> Response:
+async def get_model(
+    owner: str, name: str, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+) -> Response:
     row = await service.get_model(platform, account, owner, name)
     return json_response(await service.render_model(platform, row, urls))
 
 
 @router.delete("/v1/models/{owner}/{name}")
-async def delete_model(owner: str, name: str, platform: PlatformDep, account: CurrentAccount) -> Response:
+async def delete_model(
+    owner: str, name: str, platform: PlatformDep, account: CurrentAccount
+) -> Response:
     await service.delete_model(platform, account, owner, name)
     return Response(status_code=204)
 
 
 @router.get("/v1/models/{owner}/{name}/versions")
 async def list_versions(
-    owner: str, name: str, request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+    owner: str,
+    name: str,
+    request: Request,
+    platform: PlatformDep,
+    account: CurrentAccount,
+    urls: UrlsDep,
 ) -> Response:
     rows, next_cursor = await service.list_versions(
         platform, account, owner, name, cursor=request.query_params.get("cursor")
@@ -78,13 +102,17 @@ async def list_versions(
 
 
 @router.get("/v1/models/{owner}/{name}/versions/{version_id}")
-async def get_version(owner: str, name: str, version_id: str, platform: PlatformDep, account: CurrentAccount) -> Response:
+async def get_version(
+    owner: str, name: str, version_id: str, platform: PlatformDep, account: CurrentAccount
+) -> Response:
     row = await service.get_version(platform, account, owner, name, version_id)
     return json_response(service.render_version(row))
 
 
 @router.delete("/v1/models/{owner}/{name}/versions/{version_id}")
-async def delete_version(owner: str, name: str, version_id: str, platform: PlatformDep, account: CurrentAccount) -> Response:
+async def delete_version(
+    owner: str, name: str, version_id: str, platform: PlatformDep, account: CurrentAccount
+) -> Response:
     await service.delete_version(platform, account, owner, name, version_id)
     return Response(status_code=202)
 
@@ -101,27 +129,42 @@ async def push_version(
     """
     length = int(request.headers.get("content-length") or 0)
     if length > MAX_BUNDLE:
-        raise PayloadTooLarge("A model bundle must be smaller than 2 GiB; add large files to .cogignore.")
+        raise PayloadTooLarge(
+            "A model bundle must be smaller than 2 GiB; add large files to .cogignore."
+        )
     bundle = await request.body()
     if not bundle:
-        raise BadRequest("The request body must be the model bundle (a .tar.gz of a Cog directory).")
+        raise BadRequest(
+            "The request body must be the model bundle (a .tar.gz of a Cog directory)."
+        )
     # Fail fast on what is already known to be wrong, before streaming starts.
     await service.get_model(platform, account, owner, name)
     if "ndjson" not in request.headers.get("accept", ""):
-        row = await versions_service.push_version(platform, account, owner, name, bundle, lambda _l: None)
+        row = await versions_service.push_version(
+            platform, account, owner, name, bundle, lambda _l: None
+        )
         return json_response(service.render_version(row), status=201)
     lines: asyncio.Queue[dict | None] = asyncio.Queue()
 
     async def build() -> None:
         try:
             row = await versions_service.push_version(
-                platform, account, owner, name, bundle, lambda line: lines.put_nowait({"type": "log", "line": line})
+                platform,
+                account,
+                owner,
+                name,
+                bundle,
+                lambda line: lines.put_nowait({"type": "log", "line": line}),
             )
             lines.put_nowait({"type": "version", "version": service.render_version(row)})
         except ModelyardError as exc:
-            lines.put_nowait({"type": "error", **exc.to_problem(), "logs": getattr(exc, "logs", "")})
+            lines.put_nowait(
+                {"type": "error", **exc.to_problem(), "logs": getattr(exc, "logs", "")}
+            )
         except Exception as exc:  # reported to the client; the server log has the traceback
-            lines.put_nowait({"type": "error", "title": "Build failed", "status": 500, "detail": str(exc)})
+            lines.put_nowait(
+                {"type": "error", "title": "Build failed", "status": 500, "detail": str(exc)}
+            )
         finally:
             lines.put_nowait(None)
 

@@ -9,13 +9,20 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from modelyard.api.deps import CurrentAccount, PlatformDep, UrlsDep, json_response, parse_body, read_json
+from modelyard.accounts import Account
+from modelyard.api.deps import (
+    CurrentAccount,
+    PlatformDep,
+    UrlsDep,
+    json_response,
+    parse_body,
+    read_json,
+)
 from modelyard.core.errors import BadRequest
 from modelyard.core.timeutil import isoformat, parse_iso
 from modelyard.services import predictions as service
 from modelyard.services.catalog import VersionInfo
 from modelyard.services.platform import Platform
-from modelyard.accounts import Account
 from modelyard.services.urls import Urls
 
 router = APIRouter()
@@ -47,11 +54,15 @@ async def create_and_respond(
 ) -> Response:
     started = time.monotonic()
     wait = parse_prefer(request.headers.get("prefer"))
-    created = await service.create_prediction(platform, account, version, body, deployment=deployment)
+    created = await service.create_prediction(
+        platform, account, version, body, deployment=deployment
+    )
     row = created.row
     headers: dict[str, str] = {}
     if wait is not None:
-        headers["Preference-Applied"] = f"wait={wait}" if "=" in request.headers.get("prefer", "") else "wait"
+        headers["Preference-Applied"] = (
+            f"wait={wait}" if "=" in request.headers.get("prefer", "") else "wait"
+        )
         remaining = wait - 0.5 - (time.monotonic() - started)
         if remaining > 0:
             await platform.bus.wait_done(row["id"], remaining)
@@ -67,7 +78,9 @@ async def create_prediction(
 ) -> Response:
     body = parse_body(service.CreatePrediction, await read_json(request))
     if body.version is None:
-        raise BadRequest("The request must name a `version` (a version id, owner/name:id or owner/name).")
+        raise BadRequest(
+            "The request must name a `version` (a version id, owner/name:id or owner/name)."
+        )
     async with platform.db.connect() as conn:
         version = await platform.catalog.resolve(conn, account, body.version)
     return await create_and_respond(platform, account, urls, request, version, body)
@@ -75,7 +88,12 @@ async def create_prediction(
 
 @router.post("/v1/models/{owner}/{name}/predictions")
 async def create_model_prediction(
-    owner: str, name: str, request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
+    owner: str,
+    name: str,
+    request: Request,
+    platform: PlatformDep,
+    account: CurrentAccount,
+    urls: UrlsDep,
 ) -> Response:
     body = parse_body(service.CreatePrediction, await read_json(request))
     async with platform.db.connect() as conn:
@@ -121,7 +139,9 @@ async def get_prediction(
     prediction_id: str, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
 ) -> Response:
     row = await service.get_prediction(platform, account, prediction_id)
-    return json_response(service.render_prediction(row, urls), headers={"Cache-Control": "no-store"})
+    return json_response(
+        service.render_prediction(row, urls), headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.post("/v1/predictions/{prediction_id}/cancel")
@@ -133,7 +153,9 @@ async def cancel_prediction(
 
 
 @router.get("/v1/predictions/{prediction_id}/webhooks")
-async def list_webhook_attempts(prediction_id: str, platform: PlatformDep, account: CurrentAccount) -> Response:
+async def list_webhook_attempts(
+    prediction_id: str, platform: PlatformDep, account: CurrentAccount
+) -> Response:
     """Extension: every webhook delivery attempt of a prediction, oldest first."""
     await service.get_prediction(platform, account, prediction_id)
     attempts = await platform.webhooks.attempts(prediction_id)

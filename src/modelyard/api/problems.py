@@ -17,7 +17,9 @@ logger = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: object) -> Response:
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: object
+) -> Response:
     body = {"title": title, "detail": detail, "status": status, **extra}
     return Response(json.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
 
@@ -25,7 +27,9 @@ def problem(status: int, title: str, detail: str, headers: dict[str, str] | None
 async def _modelyard_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ModelyardError)
     body = exc.to_problem()
-    return Response(json.dumps(body), status_code=exc.status, media_type=PROBLEM, headers=exc.headers)
+    return Response(
+        json.dumps(body), status_code=exc.status, media_type=PROBLEM, headers=exc.headers
+    )
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
@@ -34,16 +38,23 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else "The request could not be handled."
     if exc.status_code == 404:
         detail = "There is nothing at this URL."
-    return problem(exc.status_code, titles.get(exc.status_code, "Error"), detail, headers=exc.headers)
+    return problem(
+        exc.status_code, titles.get(exc.status_code, "Error"), detail, headers=exc.headers
+    )
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+            "message": e.get("msg", ""),
+        }
         for e in exc.errors()
     ]
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "The request is not valid."
+    detail = (
+        "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "The request is not valid."
+    )
     return problem(422, "Invalid request", detail, errors=errors)
 
 

@@ -18,7 +18,9 @@ KEEPALIVE_EVERY = 15.0
 
 
 @router.get("/v1/streams/{prediction_id}/{token}")
-async def stream(prediction_id: str, token: str, request: Request, platform: PlatformDep, urls: UrlsDep) -> Response:
+async def stream(
+    prediction_id: str, token: str, request: Request, platform: PlatformDep, urls: UrlsDep
+) -> Response:
     row = await service.open_stream(platform, prediction_id, token)
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 

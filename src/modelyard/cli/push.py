@@ -19,8 +19,12 @@ def push(
     directory: Path = typer.Argument(..., help="A Cog model directory (cog.yaml + predictor)."),
     model: str = typer.Argument(..., help="OWNER/NAME of the model to push to."),
     url: str = typer.Option(None, "--url", help="Server URL [MODELYARD_URL]."),
-    token: str = typer.Option(None, "--token", help="API token [MODELYARD_TOKEN, REPLICATE_API_TOKEN]."),
-    public: bool = typer.Option(False, "--public", help="Create the model as public (default private)."),
+    token: str = typer.Option(
+        None, "--token", help="API token [MODELYARD_TOKEN, REPLICATE_API_TOKEN]."
+    ),
+    public: bool = typer.Option(
+        False, "--public", help="Create the model as public (default private)."
+    ),
 ) -> None:
     """Push DIR as a new version of OWNER/NAME, creating the model if needed."""
     owner, _, name = model.partition("/")
@@ -37,13 +41,20 @@ def push(
     with client(url, token, timeout=3600) as http:
         found = request(http.get, f"/v1/models/{owner}/{name}")
         if found.status_code == 404:
-            body = {"owner": owner, "name": name, "visibility": "public" if public else "private", "hardware": "cpu"}
+            body = {
+                "owner": owner,
+                "name": name,
+                "visibility": "public" if public else "private",
+                "hardware": "cpu",
+            }
             check(request(http.post, "/v1/models", json=body))
             console.print(f"Created model {owner}/{name} ({body['visibility']})", highlight=False)
         else:
             check(found)
         version = _upload(http, owner, name, bundle)
-    console.print(f"\n[bold green]Pushed[/] {owner}/{name}:{version['id']}", highlight=False, soft_wrap=True)
+    console.print(
+        f"\n[bold green]Pushed[/] {owner}/{name}:{version['id']}", highlight=False, soft_wrap=True
+    )
     python = version.get("python_version")
     requested = version.get("python_requested")
     if requested and python and not python.startswith(requested):
@@ -54,7 +65,9 @@ def _upload(http, owner: str, name: str, bundle: bytes) -> dict:  # type: ignore
     headers = {"Content-Type": "application/gzip", "Accept": "application/x-ndjson"}
     tail: list[str] = []
     with console.status("Building…") as status:
-        with http.stream("POST", f"/v1/models/{owner}/{name}/versions", content=bundle, headers=headers) as resp:
+        with http.stream(
+            "POST", f"/v1/models/{owner}/{name}/versions", content=bundle, headers=headers
+        ) as resp:
             if resp.status_code >= 400:
                 resp.read()
                 check(resp)

@@ -25,8 +25,12 @@ def run(
     ref: str = typer.Argument(..., help="OWNER/NAME or OWNER/NAME:VERSION."),
     inputs: list[str] = typer.Option([], "-i", "--input", help="key=value; key=@file for a file."),
     url: str = typer.Option(None, "--url", help="Server URL [MODELYARD_URL]."),
-    token: str = typer.Option(None, "--token", help="API token [MODELYARD_TOKEN, REPLICATE_API_TOKEN]."),
-    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where output files are saved."),
+    token: str = typer.Option(
+        None, "--token", help="API token [MODELYARD_TOKEN, REPLICATE_API_TOKEN]."
+    ),
+    output_dir: Path = typer.Option(
+        Path("."), "--output-dir", "-o", help="Where output files are saved."
+    ),
 ) -> None:
     """Run OWNER/NAME[:VERSION] with the given inputs."""
     model, _, version = ref.partition(":")
@@ -36,9 +40,19 @@ def run(
         schema = _input_schema(http, model, version)
         payload = {"input": _parse_inputs(inputs, schema)}
         if version:
-            resp = request(http.post, "/v1/predictions", json={**payload, "version": version}, headers={"Prefer": "wait=5"})
+            resp = request(
+                http.post,
+                "/v1/predictions",
+                json={**payload, "version": version},
+                headers={"Prefer": "wait=5"},
+            )
         else:
-            resp = request(http.post, f"/v1/models/{model}/predictions", json=payload, headers={"Prefer": "wait=5"})
+            resp = request(
+                http.post,
+                f"/v1/models/{model}/predictions",
+                json=payload,
+                headers={"Prefer": "wait=5"},
+            )
         prediction = check(resp)
         streamed = False
         stream_url = prediction.get("urls", {}).get("stream")
@@ -108,7 +122,9 @@ def _stream(http: httpx.Client, stream_url: str) -> bool:
                     data.append(line[6:] if line.startswith("data: ") else line[5:])
                 elif line == "":
                     if event == "output":
-                        out.print("\n".join(data), end="", markup=False, highlight=False, soft_wrap=True)
+                        out.print(
+                            "\n".join(data), end="", markup=False, highlight=False, soft_wrap=True
+                        )
                         sys.stdout.flush()
                         printed = True
                     elif event == "done":

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -22,27 +22,50 @@ console = Console()
 
 
 def serve(
-    host: str = typer.Option(None, help="Address to listen on [MODELYARD_HOST, default 127.0.0.1]."),
+    host: str = typer.Option(
+        None, help="Address to listen on [MODELYARD_HOST, default 127.0.0.1]."
+    ),
     port: int = typer.Option(None, help="Port [MODELYARD_PORT, default 8000]."),
-    data_dir: Path = typer.Option(None, help="Data directory [MODELYARD_DATA_DIR, default ./.modelyard]."),
-    public_url: str = typer.Option(None, help="Base URL clients reach this server at [MODELYARD_PUBLIC_URL]."),
-    idle_timeout: float = typer.Option(None, help="Seconds an idle model instance stays warm [default 300]."),
-    owner: str = typer.Option(None, help="Name of the owner account made on first start [default admin]."),
-    tls_cert: Path = typer.Option(None, help="TLS certificate (PEM) to serve HTTPS [MODELYARD_TLS_CERT]."),
+    data_dir: Path = typer.Option(
+        None, help="Data directory [MODELYARD_DATA_DIR, default ./.modelyard]."
+    ),
+    public_url: str = typer.Option(
+        None, help="Base URL clients reach this server at [MODELYARD_PUBLIC_URL]."
+    ),
+    idle_timeout: float = typer.Option(
+        None, help="Seconds an idle model instance stays warm [default 300]."
+    ),
+    owner: str = typer.Option(
+        None, help="Name of the owner account made on first start [default admin]."
+    ),
+    tls_cert: Path = typer.Option(
+        None, help="TLS certificate (PEM) to serve HTTPS [MODELYARD_TLS_CERT]."
+    ),
     tls_key: Path = typer.Option(None, help="TLS private key (PEM) [MODELYARD_TLS_KEY]."),
     allow_private_networks: bool = typer.Option(
         None, "--allow-private-networks", help="Allow webhooks and input URLs on private addresses."
     ),
-    hardware: str = typer.Option(None, help="Declared GPU inventory, e.g. gpu-t4=2 [MODELYARD_HARDWARE]."),
-    no_builtins: bool = typer.Option(False, "--no-builtins", help="Do not register the built-in models."),
+    hardware: str = typer.Option(
+        None, help="Declared GPU inventory, e.g. gpu-t4=2 [MODELYARD_HARDWARE]."
+    ),
+    no_builtins: bool = typer.Option(
+        False, "--no-builtins", help="Do not register the built-in models."
+    ),
 ) -> None:
     """Start the platform: API, queue and model instances, in this process."""
     given = {
         k: v
         for k, v in dict(
-            host=host, port=port, data_dir=data_dir, public_url=public_url, idle_timeout=idle_timeout,
-            owner=owner, tls_cert=tls_cert, tls_key=tls_key,
-            allow_private_networks=allow_private_networks, hardware=hardware,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            public_url=public_url,
+            idle_timeout=idle_timeout,
+            owner=owner,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            allow_private_networks=allow_private_networks,
+            hardware=hardware,
         ).items()
         if v is not None
     }
@@ -70,7 +93,8 @@ def run_server(settings: Settings) -> None:
     async def on_ready(p: Platform) -> None:
         if p.first_token:
             console.print(
-                f"\nCreated the owner account [bold]{settings.owner}[/]. Its API token, shown only once:\n"
+                f"\nCreated the owner account [bold]{settings.owner}[/]. "
+                "Its API token, shown only once:\n"
                 f"\n    [bold green]{p.first_token}[/]\n\n"
                 f"Use it with: export REPLICATE_API_TOKEN={p.first_token}\n",
                 highlight=False,

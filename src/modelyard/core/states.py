@@ -1,7 +1,7 @@
 """The prediction state machine: every status change goes through `transition`.
 
-    starting ──▶ processing ──▶ succeeded | failed | canceled
-        └──────────────────────▶ failed | canceled
+starting ──▶ processing ──▶ succeeded | failed | canceled
+    └──────────────────────▶ failed | canceled
 """
 
 from __future__ import annotations

@@ -60,7 +60,10 @@ class InputSchema:
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
-            raise InvalidInput("The input must be a JSON object.", [{"field": "input", "message": "must be an object"}])
+            raise InvalidInput(
+                "The input must be a JSON object.",
+                [{"field": "input", "message": "must be an object"}],
+            )
         cleaned = {
             k: v
             for k, v in raw.items()
@@ -77,7 +80,9 @@ class InputSchema:
                     }
                 )
         if errors:
-            errors.sort(key=lambda e: self._order.index(e["field"]) if e["field"] in self._order else -1)
+            errors.sort(
+                key=lambda e: self._order.index(e["field"]) if e["field"] in self._order else -1
+            )
             names = ", ".join(dict.fromkeys(e["field"] for e in errors))
             detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
             raise InvalidInput(f"Invalid input ({names}): {detail}", errors)
@@ -125,7 +130,11 @@ def _field_of(err: ValidationError) -> str:
     if path:
         return path[0]
     if err.validator == "required" and isinstance(err.validator_value, Iterable):
-        missing = [n for n in err.validator_value if isinstance(err.instance, Mapping) and n not in err.instance]
+        missing = [
+            n
+            for n in err.validator_value
+            if isinstance(err.instance, Mapping) and n not in err.instance
+        ]
         if missing:
             return str(missing[0])
     return "input"

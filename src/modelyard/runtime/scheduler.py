@@ -178,14 +178,16 @@ class Scheduler:
             self.running[job.prediction_id] = _Running(job, instance, task)
 
     async def _boot(self, pool: Pool) -> Instance | None:
-        """Start an instance; on failure fail every prediction waiting for it with the setup logs."""
+        """Start an instance; if it fails, so does every prediction waiting for it (setup logs)."""
         instance = self.make_instance(pool.spec)
         pool.instances.append(instance)
         pool.in_flight[instance.id] = 0
         try:
             await instance.start()
         except InstanceError as exc:
-            logger.warning("instance %s of %s failed to start: %s", instance.id, pool.queue, exc.detail)
+            logger.warning(
+                "instance %s of %s failed to start: %s", instance.id, pool.queue, exc.detail
+            )
             self._drop(pool, instance)
             await self._fail_waiting(pool.queue, exc.detail, getattr(instance, "setup_logs", ""))
             return None
@@ -227,8 +229,13 @@ class Scheduler:
             instance.kill()
         else:
             if done is None:
-                done = Done(status="failed", output=None, error="The model instance ended the "
-                            "prediction without a result.", logs="", metrics={})
+                done = Done(
+                    status="failed",
+                    output=None,
+                    error="The model instance ended the prediction without a result.",
+                    logs="",
+                    metrics={},
+                )
             await self.sink.finished(pid, done)
         finally:
             self.running.pop(pid, None)
@@ -262,7 +269,9 @@ class Scheduler:
                     pool.instances.remove(inst)
                     pool.in_flight.pop(inst.id, None)
                     pool.last_used.pop(inst.id, None)
-                    logger.info("instance %s of %s idle, stopping (scale to zero)", inst.id, pool.queue)
+                    logger.info(
+                        "instance %s of %s idle, stopping (scale to zero)", inst.id, pool.queue
+                    )
                     self._spawn(inst.stop())
                 elif idle and not inst.alive:
                     self._drop(pool, inst)

@@ -31,7 +31,11 @@ async def register_builtins(platform: Platform, catalog_dir: Path | None = None)
             continue
         try:
             await import_directory(
-                platform, account, directory, CATALOG_OWNER, name,
+                platform,
+                account,
+                directory,
+                CATALOG_OWNER,
+                name,
                 lambda line, n=name: logger.debug("[%s] %s", n, line),
             )
             logger.info("built-in model %s/%s is ready", CATALOG_OWNER, name)

@@ -39,8 +39,11 @@ class VersionInfo:
 
     @property
     def output_schema(self) -> dict[str, Any]:
-        return (self.row.get("openapi_schema") or {}).get("components", {}).get("schemas", {}).get(
-            "Output", {}
+        return (
+            (self.row.get("openapi_schema") or {})
+            .get("components", {})
+            .get("schemas", {})
+            .get("Output", {})
         )
 
     @property
@@ -96,14 +99,18 @@ class Catalog:
         assert model is not None
         return self._info(version, model)
 
-    async def model(self, conn: AsyncConnection, account: Account | None, owner: str, name: str) -> dict[str, Any]:
+    async def model(
+        self, conn: AsyncConnection, account: Account | None, owner: str, name: str
+    ) -> dict[str, Any]:
         """A model the caller may see; others' private models are answered as missing."""
         model = await store.find_model(conn, owner, name)
         if model is None or not can_see(account, model["owner"], model["visibility"]):
             raise NotFound(f"The model {owner}/{name} does not exist.")
         return model
 
-    async def latest(self, conn: AsyncConnection, account: Account, owner: str, name: str) -> VersionInfo:
+    async def latest(
+        self, conn: AsyncConnection, account: Account, owner: str, name: str
+    ) -> VersionInfo:
         model = await self.model(conn, account, owner, name)
         if not model["latest_version_id"]:
             raise InvalidVersion(f"The model {owner}/{name} has no runnable version yet.")
@@ -129,7 +136,9 @@ class Catalog:
                 if row["status"] == "ready" and can_see(account, row["owner"], row["visibility"]):
                     model = await store.find_model_by_id(conn, row["model_id"])
                     assert model is not None
-                    version = {k: v for k, v in row.items() if k not in ("owner", "name", "visibility")}
+                    version = {
+                        k: v for k, v in row.items() if k not in ("owner", "name", "visibility")
+                    }
                     return self._info(version, model)
             raise InvalidVersion()
         if m := MODEL_REF.match(ref):

@@ -8,9 +8,9 @@ import binascii
 import logging
 import mimetypes
 import secrets
-from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -143,7 +143,10 @@ class Execution:
             output: Any = live.output
             if isinstance(done.output, list) and len(done.output) > len(live.output):
                 # Items the stream did not carry (should not happen, but never lose output).
-                rest = [await self._store_files(prediction_id, v) for v in done.output[len(live.output):]]
+                rest = [
+                    await self._store_files(prediction_id, v)
+                    for v in done.output[len(live.output) :]
+                ]
                 for item in rest:
                     self.platform.bus.publish(prediction_id, OUTPUT, item)
                 output = live.output + rest
@@ -151,8 +154,15 @@ class Execution:
             output = await self._store_files(prediction_id, done.output)
             if done.status == Status.SUCCEEDED.value and output is not None:
                 self.platform.bus.publish(prediction_id, OUTPUT, output)
-        await self._finish(prediction_id, Status(done.status), output=output, logs=logs,
-                           error=done.error, metrics=done.metrics or {}, live=live)
+        await self._finish(
+            prediction_id,
+            Status(done.status),
+            output=output,
+            logs=logs,
+            error=done.error,
+            metrics=done.metrics or {},
+            live=live,
+        )
 
     async def abandoned(self, prediction_id: str, error: str, logs: str = "") -> None:
         """The prediction cannot run (setup failed, timed out, instance gone): it fails."""
@@ -160,10 +170,19 @@ class Execution:
         if live is None:
             from modelyard.services.predictions import finish_unstarted
 
-            await finish_unstarted(self.platform, prediction_id, Status.FAILED, error=error, logs=logs)
+            await finish_unstarted(
+                self.platform, prediction_id, Status.FAILED, error=error, logs=logs
+            )
             return
-        await self._finish(prediction_id, Status.FAILED, output=live.output if live.iterator else None,
-                           logs="".join(live.logs) + logs, error=error, metrics={}, live=live)
+        await self._finish(
+            prediction_id,
+            Status.FAILED,
+            output=live.output if live.iterator else None,
+            logs="".join(live.logs) + logs,
+            error=error,
+            metrics={},
+            live=live,
+        )
 
     async def _finish(
         self,
@@ -182,7 +201,11 @@ class Execution:
             if row is None or Status(row["status"]).terminal:
                 return
             transition(row["status"], status)
-            started = live.started_at if live else (_aware(row["started_at"]) if row["started_at"] else now)
+            started = (
+                live.started_at
+                if live
+                else (_aware(row["started_at"]) if row["started_at"] else now)
+            )
             metrics = {k: v for k, v in metrics.items() if k != "predict_time"}
             metrics["predict_time"] = round((now - started).total_seconds(), 6)
             metrics["total_time"] = round((now - _aware(row["created_at"])).total_seconds(), 6)
@@ -200,7 +223,9 @@ class Execution:
                 )
             )
         if status == Status.FAILED:
-            self.platform.bus.publish(prediction_id, ERROR, {"detail": error or "Prediction failed"})
+            self.platform.bus.publish(
+                prediction_id, ERROR, {"detail": error or "Prediction failed"}
+            )
         self.platform.bus.publish(prediction_id, DONE, {"status": status.value})
         await self.platform.webhooks.notify(prediction_id, "completed")
         logger.info(
@@ -234,7 +259,7 @@ class Execution:
         if isinstance(value, str):
             prefix = self.platform.internal_files_prefix
             if value.startswith(prefix):
-                return file_marker(unquote(value[len(prefix):]))
+                return file_marker(unquote(value[len(prefix) :]))
             if value.startswith("data:") and ";base64," in value[:200]:
                 return await self._store_data_url(prediction_id, value) or value
             return value

@@ -76,7 +76,9 @@ async def list_files(
 ) -> tuple[list[dict[str, Any]], str | None]:
     before = decode_cursor(cursor) if cursor else None
     async with platform.db.connect() as conn:
-        rows = await store.list_files(conn, account_id=account.id, before=before, limit=PAGE_SIZE + 1)
+        rows = await store.list_files(
+            conn, account_id=account.id, before=before, limit=PAGE_SIZE + 1
+        )
     next_cursor = encode_cursor(rows[PAGE_SIZE - 1]) if len(rows) > PAGE_SIZE else None
     return rows[:PAGE_SIZE], next_cursor
 

@@ -56,7 +56,9 @@ class InputResolver:
                 prepared[name] = await self._prepare(prediction_id, name, value, 0, account_id)
             elif isinstance(value, list):
                 prepared[name] = [
-                    await self._prepare(prediction_id, name, v, i, account_id) if isinstance(v, str) else v
+                    await self._prepare(prediction_id, name, v, i, account_id)
+                    if isinstance(v, str)
+                    else v
                     for i, v in enumerate(value)
                 ]
         return prepared
@@ -74,7 +76,10 @@ class InputResolver:
                 allow_private=self.platform.settings.allow_private_networks,
                 field=field,
             )
-            name = "".join(c if c.isalnum() or c in "._-" else "_" for c in fetched.filename) or "input"
+            name = (
+                "".join(c if c.isalnum() or c in "._-" else "_" for c in fetched.filename)
+                or "input"
+            )
             key = f"predictions/{prediction_id}/inputs/{field}-{index}-{name.lstrip('.')}"
             await self.platform.storage.put(key, fetched.content)
         return self.platform.internal_urls.file_download(key)
@@ -106,5 +111,9 @@ def _urls(value: Any) -> list[str]:
     if isinstance(value, str) and value.startswith(("http://", "https://", "data:")):
         return [value]
     if isinstance(value, list):
-        return [v for v in value if isinstance(v, str) and v.startswith(("http://", "https://", "data:"))]
+        return [
+            v
+            for v in value
+            if isinstance(v, str) and v.startswith(("http://", "https://", "data:"))
+        ]
     return []

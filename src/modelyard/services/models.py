@@ -41,7 +41,9 @@ class CreateModel(BaseModel):
 
 async def create_model(platform: Platform, account: Account, body: CreateModel) -> dict[str, Any]:
     if body.owner != account.username:
-        raise BadRequest(f"You can only create models under your own account ('{account.username}').")
+        raise BadRequest(
+            f"You can only create models under your own account ('{account.username}')."
+        )
     if not NAME.match(body.name):
         raise BadRequest(
             "A model name must be lowercase letters, digits, '-', '_' or '.', starting with a "
@@ -53,7 +55,9 @@ async def create_model(platform: Platform, account: Account, body: CreateModel) 
         return await store.create_model(conn, **body.model_dump(), created_at=utcnow(), run_count=0)
 
 
-async def get_model(platform: Platform, account: Account | None, owner: str, name: str) -> dict[str, Any]:
+async def get_model(
+    platform: Platform, account: Account | None, owner: str, name: str
+) -> dict[str, Any]:
     async with platform.db.connect() as conn:
         return await platform.catalog.model(conn, account, owner, name)
 
@@ -64,7 +68,9 @@ async def delete_model(platform: Platform, account: Account, owner: str, name: s
         if model["owner"] != account.username:
             raise NotFound(f"The model {owner}/{name} does not exist.")
         if await store.list_versions(conn, model["id"], status=None, after_pk=None, limit=1):
-            raise Conflict("Only a model without versions can be deleted; delete its versions first.")
+            raise Conflict(
+                "Only a model without versions can be deleted; delete its versions first."
+            )
         await store.delete_model(conn, model["id"])
 
 
@@ -74,12 +80,16 @@ async def list_models(
     after = _decode_int(cursor) if cursor else None
     visible = [account.username] if account else []
     async with platform.db.connect() as conn:
-        rows = await store.list_models(conn, visible_to=visible, after_id=after, limit=PAGE_SIZE + 1, query=query)
+        rows = await store.list_models(
+            conn, visible_to=visible, after_id=after, limit=PAGE_SIZE + 1, query=query
+        )
     next_cursor = _encode_int(rows[PAGE_SIZE - 1]["id"]) if len(rows) > PAGE_SIZE else None
     return rows[:PAGE_SIZE], next_cursor
 
 
-async def get_version(platform: Platform, account: Account | None, owner: str, name: str, version_id: str) -> dict[str, Any]:
+async def get_version(
+    platform: Platform, account: Account | None, owner: str, name: str, version_id: str
+) -> dict[str, Any]:
     async with platform.db.connect() as conn:
         model = await platform.catalog.model(conn, account, owner, name)
         version = await store.find_version(conn, model["id"], version_id)
@@ -99,7 +109,9 @@ async def list_versions(
     return rows[:PAGE_SIZE], next_cursor
 
 
-async def delete_version(platform: Platform, account: Account, owner: str, name: str, version_id: str) -> None:
+async def delete_version(
+    platform: Platform, account: Account, owner: str, name: str, version_id: str
+) -> None:
     """Delete an own version that no prediction has used."""
     async with platform.db.begin() as conn:
         model = await platform.catalog.model(conn, account, owner, name)

@@ -8,7 +8,13 @@ import os
 import secrets
 from pathlib import Path
 
-from modelyard.accounts import Account, TokenAuthenticator, create_account, create_token, get_account
+from modelyard.accounts import (
+    Account,
+    TokenAuthenticator,
+    create_account,
+    create_token,
+    get_account,
+)
 from modelyard.core.errors import NotFound
 from modelyard.core.states import Status
 from modelyard.events import LocalEventBus
@@ -76,7 +82,9 @@ class Platform:
 
     @property
     def internal_urls(self) -> Urls:
-        return Urls(base=self.settings.internal_url, secret=self.secret, ttl=self.settings.signed_url_ttl)
+        return Urls(
+            base=self.settings.internal_url, secret=self.secret, ttl=self.settings.signed_url_ttl
+        )
 
     @property
     def upload_url(self) -> str:
@@ -143,7 +151,7 @@ class Platform:
                 self.first_token = await create_token(conn, owner, name="first token")
 
     async def _recover(self) -> None:
-        """Predictions that were running when the last process died fail; waiting ones queue again."""
+        """Predictions running when the last process died fail; waiting ones queue again."""
         async with self.db.connect() as conn:
             rows = await predictions_store.list_by_status(
                 conn, [Status.STARTING.value, Status.PROCESSING.value]

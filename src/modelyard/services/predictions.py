@@ -60,7 +60,7 @@ async def create_prediction(
     source: str = "api",
     deployment: str | None = None,
 ) -> Created:
-    """Validate, persist as `starting` and enqueue; raises InvalidInput before anything is stored."""
+    """Validate, persist as `starting`, enqueue; bad input raises before anything is stored."""
     cleaned = version.schema.clean(body.input)
     await platform.inputs.check(cleaned, version.schema, account.id)
     events_filter = await platform.webhooks.check_request(body)
@@ -102,7 +102,9 @@ async def create_prediction(
     return Created(row=row, version=version)
 
 
-async def get_prediction(platform: Platform, account: Account, prediction_id: str) -> dict[str, Any]:
+async def get_prediction(
+    platform: Platform, account: Account, prediction_id: str
+) -> dict[str, Any]:
     async with platform.db.connect() as conn:
         row = await store.find_prediction(conn, prediction_id)
     if row is None or row["account_id"] != account.id:
@@ -115,7 +117,9 @@ async def find_prediction(platform: Platform, prediction_id: str) -> dict[str, A
         return await store.find_prediction(conn, prediction_id)
 
 
-async def cancel_prediction(platform: Platform, account: Account, prediction_id: str) -> dict[str, Any]:
+async def cancel_prediction(
+    platform: Platform, account: Account, prediction_id: str
+) -> dict[str, Any]:
     """Cancel a waiting or running prediction; a finished one is returned unchanged."""
     row = await get_prediction(platform, account, prediction_id)
     if Status(row["status"]).terminal:
@@ -130,7 +134,12 @@ async def cancel_prediction(platform: Platform, account: Account, prediction_id:
 
 
 async def finish_unstarted(
-    platform: Platform, prediction_id: str, status: Status, *, error: str | None, logs: str | None = None
+    platform: Platform,
+    prediction_id: str,
+    status: Status,
+    *,
+    error: str | None,
+    logs: str | None = None,
 ) -> bool:
     """End a prediction that never reached an instance. False if it had moved on meanwhile."""
     transition(Status.STARTING, status)
@@ -168,8 +177,13 @@ async def finish_running_after_crash(platform: Platform, row: dict[str, Any], er
     }
     async with platform.db.begin() as conn:
         await store.update_if_status(
-            conn, row["id"], [Status.PROCESSING.value],
-            status=Status.FAILED.value, error=error, completed_at=now, metrics=metrics,
+            conn,
+            row["id"],
+            [Status.PROCESSING.value],
+            status=Status.FAILED.value,
+            error=error,
+            completed_at=now,
+            metrics=metrics,
         )
     logger.info("prediction %s failed: it was running when the platform stopped", row["id"])
 
@@ -217,7 +231,9 @@ async def list_predictions(
     return rows[:PAGE_SIZE], next_cursor
 
 
-def render_prediction(row: dict[str, Any], urls: Urls, *, sync_unfinished: bool = False) -> dict[str, Any]:
+def render_prediction(
+    row: dict[str, Any], urls: Urls, *, sync_unfinished: bool = False
+) -> dict[str, Any]:
     """The prediction object exactly as GET returns it.
 
     `sync_unfinished`: a `Prefer: wait` response for a prediction that has not finished says

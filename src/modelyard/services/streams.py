@@ -25,9 +25,16 @@ async def open_stream(platform: Platform, prediction_id: str, token: str) -> dic
     """The prediction a stream URL names, if the URL is valid and has not expired."""
     async with platform.db.connect() as conn:
         row = await store.find_prediction(conn, prediction_id)
-    if row is None or not row["stream_token"] or not secrets.compare_digest(row["stream_token"], token):
+    if (
+        row is None
+        or not row["stream_token"]
+        or not secrets.compare_digest(row["stream_token"], token)
+    ):
         raise NotFound("This stream does not exist.")
-    if row["completed_at"] is not None and time.time() - row["completed_at"].timestamp() > STREAM_TTL:
+    if (
+        row["completed_at"] is not None
+        and time.time() - row["completed_at"].timestamp() > STREAM_TTL
+    ):
         raise NotFound("This stream has expired.")
     return row
 
@@ -36,7 +43,9 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-async def stream_events(platform: Platform, row: dict[str, Any], urls: Urls) -> AsyncIterator[tuple[str, str, int, float]]:
+async def stream_events(
+    platform: Platform, row: dict[str, Any], urls: Urls
+) -> AsyncIterator[tuple[str, str, int, float]]:
     """(event name, data, sequence, timestamp) in Replicate's SSE vocabulary, ending with done."""
     prediction_id = row["id"]
     if platform.bus.has_history(prediction_id):
@@ -55,7 +64,9 @@ async def stream_events(platform: Platform, row: dict[str, Any], urls: Urls) -> 
         yield item
 
 
-async def _replay_stored(platform: Platform, prediction_id: str, urls: Urls) -> AsyncIterator[tuple[str, str, int, float]]:
+async def _replay_stored(
+    platform: Platform, prediction_id: str, urls: Urls
+) -> AsyncIterator[tuple[str, str, int, float]]:
     async with platform.db.connect() as conn:
         row = await store.find_prediction(conn, prediction_id)
     assert row is not None

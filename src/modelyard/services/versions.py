@@ -64,8 +64,14 @@ async def _build_into(
         async with platform.db.begin() as conn:
             if existing is None:
                 existing = await store.create_version(
-                    conn, id=digest, model_id=model["id"], status="building", created_at=utcnow(),
-                    build_logs="", concurrency=1, gpu=False,
+                    conn,
+                    id=digest,
+                    model_id=model["id"],
+                    status="building",
+                    created_at=utcnow(),
+                    build_logs="",
+                    concurrency=1,
+                    gpu=False,
                 )
             else:
                 await store.update_version(conn, existing["pk"], status="building", error=None)
@@ -131,8 +137,15 @@ async def _source_in_use(platform: Platform, digest: str) -> bool:
 
 
 async def import_directory(
-    platform: Platform, account: Account, directory: Path, owner: str, name: str, log: LogFn,
-    *, visibility: str = "public", description: str | None = None,
+    platform: Platform,
+    account: Account,
+    directory: Path,
+    owner: str,
+    name: str,
+    log: LogFn,
+    *,
+    visibility: str = "public",
+    description: str | None = None,
 ) -> dict[str, Any]:
     """Register a Cog directory on this platform directly (built-ins, `models import`)."""
     from modelyard.builder import pack_bundle

@@ -55,9 +55,12 @@ class WebhookNotifier:
             return body.webhook_events_filter
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise InvalidInput(
-                "`webhook` must be an http(s) URL.", [{"field": "webhook", "message": "must be an http(s) URL"}]
+                "`webhook` must be an http(s) URL.",
+                [{"field": "webhook", "message": "must be an http(s) URL"}],
             )
-        await check_url_async(url, allow_private=self.platform.settings.allow_private_networks, field="webhook")
+        await check_url_async(
+            url, allow_private=self.platform.settings.allow_private_networks, field="webhook"
+        )
         if body.webhook is None:  # legacy `webhook_completed`: only the final event
             return ["completed"]
         return sorted(parse_events_filter(body.webhook_events_filter))
@@ -75,7 +78,9 @@ class WebhookNotifier:
         if event == "completed":
             self._forget(prediction_id)
             self.throttle.forget(prediction_id)
-            await self.sender.send_completed(prediction_id, sub.url, await self._payload(prediction_id))
+            await self.sender.send_completed(
+                prediction_id, sub.url, await self._payload(prediction_id)
+            )
             return
         self._spawn(self._send(prediction_id, sub.url, event))
 
@@ -130,7 +135,10 @@ class WebhookNotifier:
             row = await predictions_store.find_prediction(conn, prediction_id)
         sub = None
         if row is not None and row["webhook"]:
-            sub = _Subscription(row["webhook"], frozenset(row["webhook_events_filter"] or ()) or parse_events_filter(None))
+            sub = _Subscription(
+                row["webhook"],
+                frozenset(row["webhook_events_filter"] or ()) or parse_events_filter(None),
+            )
         self._subscriptions[prediction_id] = sub
         return sub
 

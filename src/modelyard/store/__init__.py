@@ -4,4 +4,13 @@ from modelyard.store import accounts, files, models, predictions, webhooks
 from modelyard.store.database import Database, normalize_url
 from modelyard.store.tables import metadata
 
-__all__ = ["Database", "accounts", "files", "metadata", "models", "normalize_url", "predictions", "webhooks"]
+__all__ = [
+    "Database",
+    "accounts",
+    "files",
+    "metadata",
+    "models",
+    "normalize_url",
+    "predictions",
+    "webhooks",
+]

@@ -30,6 +30,8 @@ async def list_files(
     stmt = select(files).where(files.c.account_id == account_id)
     if before is not None:
         ts, fid = before
-        stmt = stmt.where(or_(files.c.created_at < ts, and_(files.c.created_at == ts, files.c.id < fid)))
+        stmt = stmt.where(
+            or_(files.c.created_at < ts, and_(files.c.created_at == ts, files.c.id < fid))
+        )
     stmt = stmt.order_by(files.c.created_at.desc(), files.c.id.desc()).limit(limit)
     return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]

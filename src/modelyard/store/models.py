@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
@@ -77,7 +76,9 @@ async def update_version(conn: AsyncConnection, pk: int, **values: Any) -> None:
     await conn.execute(update(versions).where(versions.c.pk == pk).values(**values))
 
 
-async def find_version(conn: AsyncConnection, model_id: int, version_id: str) -> dict[str, Any] | None:
+async def find_version(
+    conn: AsyncConnection, model_id: int, version_id: str
+) -> dict[str, Any] | None:
     query = select(versions).where(versions.c.model_id == model_id, versions.c.id == version_id)
     return _row((await conn.execute(query)).first())
 
@@ -98,7 +99,12 @@ async def find_versions_by_id(conn: AsyncConnection, version_id: str) -> list[di
 
 
 async def list_versions(
-    conn: AsyncConnection, model_id: int, *, status: str | None = "ready", after_pk: int | None, limit: int
+    conn: AsyncConnection,
+    model_id: int,
+    *,
+    status: str | None = "ready",
+    after_pk: int | None,
+    limit: int,
 ) -> list[dict[str, Any]]:
     stmt = select(versions).where(versions.c.model_id == model_id)
     if status:
@@ -114,7 +120,9 @@ async def delete_version(conn: AsyncConnection, pk: int) -> None:
 
 
 async def count_version_predictions(conn: AsyncConnection, version_pk: int) -> int:
-    query = select(func.count()).select_from(predictions).where(predictions.c.version_pk == version_pk)
+    query = (
+        select(func.count()).select_from(predictions).where(predictions.c.version_pk == version_pk)
+    )
     return int((await conn.execute(query)).scalar_one())
 
 

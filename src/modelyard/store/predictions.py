@@ -21,7 +21,9 @@ async def find_prediction(conn: AsyncConnection, prediction_id: str) -> dict[str
 
 
 async def update_prediction(conn: AsyncConnection, prediction_id: str, **values: Any) -> None:
-    await conn.execute(update(predictions).where(predictions.c.id == prediction_id).values(**values))
+    await conn.execute(
+        update(predictions).where(predictions.c.id == prediction_id).values(**values)
+    )
 
 
 async def update_if_status(

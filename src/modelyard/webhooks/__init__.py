@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from modelyard.webhooks.sender import WebhookSender
 from modelyard.webhooks.events import ALL_EVENTS, EVENTS, Throttle, parse_events_filter
+from modelyard.webhooks.sender import WebhookSender
 from modelyard.webhooks.signing import (
     generate_secret,
     new_message_id,

@@ -73,7 +73,7 @@ class WebhookSender:
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver due outbox entries forever; sleeps until the next one is due or a new one comes."""
+        """Deliver due outbox entries forever, sleeping until one is due or a new one comes."""
         while True:
             self._wake.clear()
             async with self.db.connect() as conn:
@@ -92,22 +92,34 @@ class WebhookSender:
     async def _deliver(self, delivery: dict) -> None:  # type: ignore[type-arg]
         attempt = delivery["attempts"] + 1
         ok = await self._attempt(
-            delivery["prediction_id"], delivery["url"], "completed", delivery["payload"].encode(),
-            delivery["message_id"], attempt,
+            delivery["prediction_id"],
+            delivery["url"],
+            "completed",
+            delivery["payload"].encode(),
+            delivery["message_id"],
+            attempt,
         )
         values: dict[str, object] = {"attempts": attempt}
         if ok:
             values["state"] = "delivered"
         elif attempt >= self.max_attempts:
             values["state"] = "failed"
-            logger.warning("webhook for %s gave up after %d attempts", delivery["prediction_id"], attempt)
+            logger.warning(
+                "webhook for %s gave up after %d attempts", delivery["prediction_id"], attempt
+            )
         else:
             values["next_attempt_at"] = time.time() + self.retry_base * 2 ** (attempt - 1)
         async with self.db.begin() as conn:
             await store.update_delivery(conn, delivery["id"], **values)
 
     async def _attempt(
-        self, prediction_id: str, url: str, event: str, payload: bytes, message_id: str, attempt: int
+        self,
+        prediction_id: str,
+        url: str,
+        event: str,
+        payload: bytes,
+        message_id: str,
+        attempt: int,
     ) -> bool:
         status: int | None = None
         error: str | None = None
@@ -130,10 +142,18 @@ class WebhookSender:
         latency = (time.perf_counter() - began) * 1000
         async with self.db.begin() as conn:
             await store.record_attempt(
-                conn, prediction_id=prediction_id, message_id=message_id, event=event,
-                attempt=attempt, at=utcnow(), status_code=status, latency_ms=round(latency, 2),
+                conn,
+                prediction_id=prediction_id,
+                message_id=message_id,
+                event=event,
+                attempt=attempt,
+                at=utcnow(),
+                status_code=status,
+                latency_ms=round(latency, 2),
                 error=error,
             )
         if error:
-            logger.info("webhook %s for %s attempt %d failed: %s", event, prediction_id, attempt, error)
+            logger.info(
+                "webhook %s for %s attempt %d failed: %s", event, prediction_id, attempt, error
+            )
         return error is None

@@ -4,7 +4,6 @@ import struct
 import zlib
 
 
-
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     row = b"\x00" + bytes(rgb) * width
     raw = row * height

@@ -1,7 +1,6 @@
 import tempfile
 
 from cog import BaseRunner, Input, Path
-
 from pngs import png
 
 

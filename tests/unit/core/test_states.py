@@ -23,7 +23,12 @@ def test_allowed(current: str, target: str) -> None:
 
 @pytest.mark.parametrize(
     ("current", "target"),
-    [("succeeded", "processing"), ("failed", "succeeded"), ("canceled", "starting"), ("processing", "starting")],
+    [
+        ("succeeded", "processing"),
+        ("failed", "succeeded"),
+        ("canceled", "starting"),
+        ("processing", "starting"),
+    ],
 )
 def test_refused(current: str, target: str) -> None:
     assert not can_transition(current, target)

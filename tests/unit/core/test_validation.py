@@ -14,11 +14,31 @@ SCHEMA = {
                 "required": ["prompt"],
                 "properties": {
                     "prompt": {"type": "string", "title": "Prompt", "x-order": 0},
-                    "n": {"type": "integer", "default": 3, "minimum": 1, "maximum": 10, "x-order": 1},
-                    "color": {"allOf": [{"$ref": "#/components/schemas/color"}], "default": "red", "x-order": 2},
+                    "n": {
+                        "type": "integer",
+                        "default": 3,
+                        "minimum": 1,
+                        "maximum": 10,
+                        "x-order": 1,
+                    },
+                    "color": {
+                        "allOf": [{"$ref": "#/components/schemas/color"}],
+                        "default": "red",
+                        "x-order": 2,
+                    },
                     "image": {"type": "string", "format": "uri", "x-order": 3},
-                    "images": {"type": "array", "items": {"type": "string", "format": "uri"}, "x-order": 4},
-                    "key": {"type": "string", "format": "password", "x-cog-secret": True, "writeOnly": True, "x-order": 5},
+                    "images": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "uri"},
+                        "x-order": 4,
+                    },
+                    "key": {
+                        "type": "string",
+                        "format": "password",
+                        "x-cog-secret": True,
+                        "writeOnly": True,
+                        "x-order": 5,
+                    },
                     "seed": {"type": "integer", "nullable": True, "x-order": 6},
                 },
             },
@@ -50,10 +70,16 @@ def test_null_for_optional_field_is_omitted(schema: InputSchema) -> None:
         ({"prompt": "a", "n": 0}, "n", "greater than or equal to 1"),
         ({"prompt": "a", "color": "blue"}, "color", "one of: red, green"),
         ({"prompt": "a", "image": "/etc/passwd"}, "image", "must be a URL"),
-        ({"prompt": "a", "images": ["https://x/y.png", "file:///etc/passwd"]}, "images", "must be a URL"),
+        (
+            {"prompt": "a", "images": ["https://x/y.png", "file:///etc/passwd"]},
+            "images",
+            "must be a URL",
+        ),
     ],
 )
-def test_each_bad_field_is_named(schema: InputSchema, payload: dict, field: str, fragment: str) -> None:
+def test_each_bad_field_is_named(
+    schema: InputSchema, payload: dict, field: str, fragment: str
+) -> None:
     with pytest.raises(InvalidInput) as info:
         schema.clean(payload)
     assert [e["field"] for e in info.value.errors] == [field]

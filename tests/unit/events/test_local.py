@@ -19,7 +19,12 @@ async def test_late_subscriber_gets_replay_then_live_events() -> None:
     bus.publish("p", OUTPUT, "b")
     bus.publish("p", DONE, {"status": "succeeded"})
     events = await asyncio.wait_for(task, 1)
-    assert events == [(OUTPUT, "a"), (LOGS, "line\n"), (OUTPUT, "b"), (DONE, {"status": "succeeded"})]
+    assert events == [
+        (OUTPUT, "a"),
+        (LOGS, "line\n"),
+        (OUTPUT, "b"),
+        (DONE, {"status": "succeeded"}),
+    ]
 
 
 async def test_subscriber_to_finished_prediction_gets_everything() -> None:

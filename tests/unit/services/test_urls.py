@@ -14,7 +14,9 @@ def test_output_markers_become_signed_urls_everywhere() -> None:
         parts = urlsplit(url)
         assert url.startswith("https://host:8000/v1/deliveries/predictions/p/out.png?")
         query = parse_qs(parts.query)
-        assert signing.verify(b"k", "predictions/p/out.png", int(query["expiry"][0]), query["signature"][0])
+        assert signing.verify(
+            b"k", "predictions/p/out.png", int(query["expiry"][0]), query["signature"][0]
+        )
     assert rendered["a"][1] == "text"
 
 
