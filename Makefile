@@ -22,10 +22,15 @@ $(STAINLESS):
 	.venv-stainless/bin/python -m pip install --quiet 'replicate-stainless==0.6.0' packaging
 	touch $(STAINLESS)
 
+# The npm `replicate` client, for the JS client tests (Node.js from the machine).
+NODE_CLIENT := tests/js/node_modules/.package-lock.json
+$(NODE_CLIENT): tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+
 serve: $(STAMP)
 	$(BIN)/modelyard serve
 
-test: $(STAMP) $(STAINLESS)
+test: $(STAMP) $(STAINLESS) $(NODE_CLIENT)
 	$(BIN)/python -m pytest tests -q
 
 check: $(STAMP)
