@@ -7,11 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from modelyard.accounts.tokens import display_prefix, hash_token, new_token
 from modelyard.core.errors import BadRequest, Conflict, NotFound
 from modelyard.core.timeutil import utcnow
+from modelyard.store import Conn
 from modelyard.store import accounts as store
 from modelyard.store.database import Database
 from modelyard.webhooks.signing import generate_secret
@@ -45,7 +44,7 @@ class Account:
 
 
 async def create_account(
-    conn: AsyncConnection, username: str, *, type: str = "user", name: str | None = None
+    conn: Conn, username: str, *, type: str = "user", name: str | None = None
 ) -> Account:
     if not USERNAME.match(username):
         raise BadRequest(
@@ -64,14 +63,14 @@ async def create_account(
     return Account.from_row(row)
 
 
-async def get_account(conn: AsyncConnection, username: str) -> Account:
+async def get_account(conn: Conn, username: str) -> Account:
     row = await store.find_account(conn, username)
     if row is None:
         raise NotFound(f"There is no account named '{username}'.")
     return Account.from_row(row)
 
 
-async def create_token(conn: AsyncConnection, account: Account, name: str | None = None) -> str:
+async def create_token(conn: Conn, account: Account, name: str | None = None) -> str:
     """A new token for `account`; the clear text is returned once and never stored."""
     token = new_token()
     await store.create_token(

@@ -64,9 +64,8 @@ async def create_and_respond(
             f"wait={wait}" if "=" in request.headers.get("prefer", "") else "wait"
         )
         remaining = wait - 0.5 - (time.monotonic() - started)
-        if remaining > 0:
-            await platform.bus.wait_done(row["id"], remaining)
-        row = await service.get_prediction(platform, account, row["id"])
+        if remaining > 0 and await platform.bus.wait_done(row["id"], remaining):
+            row = await service.final_prediction(platform, account, row["id"])
     body_json = service.render_prediction(row, urls, sync_unfinished=wait is not None)
     headers["Location"] = body_json["urls"]["get"]
     return json_response(body_json, status=201, headers=headers)

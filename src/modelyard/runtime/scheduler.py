@@ -33,7 +33,7 @@ class JobSink(Protocol):
 
     async def prepare(self, prediction_id: str) -> Job | None: ...
 
-    async def started(self, prediction_id: str, instance_id: str) -> None: ...
+    async def started(self, prediction_id: str, instance_id: str) -> bool: ...
 
     async def event(self, prediction_id: str, event: Any) -> None: ...
 
@@ -211,7 +211,8 @@ class Scheduler:
         pid = job.prediction_id
         done: Done | None = None
         try:
-            await self.sink.started(pid, instance.id)
+            if not await self.sink.started(pid, instance.id):
+                return  # canceled between lease and start
             async with asyncio.timeout(self.prediction_timeout):
                 async for event in instance.predict(pid, job.input, context=job.context):
                     if isinstance(event, Done):

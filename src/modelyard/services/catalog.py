@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard.accounts import Account
 from modelyard.core.errors import InvalidVersion, NotFound
 from modelyard.core.validation import InputSchema
+from modelyard.store import Conn
 from modelyard.store import models as store
 
 VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -62,10 +62,15 @@ def can_see(account: Account | None, owner: str, visibility: str) -> bool:
 class Catalog:
     """Looks up versions by any reference form, caching compiled input schemas by version."""
 
-    def __init__(self) -> None:
+    def __init__(self, ref_ttl: float = 2.0) -> None:
         self._by_pk: dict[int, VersionInfo] = {}
+        # ref -> (version, expiry): a create by id or by model name needs no query while fresh.
+        self._refs: dict[str, tuple[VersionInfo, float]] = {}
+        self.ref_ttl = ref_ttl
 
     def forget(self, pk: int | None = None) -> None:
+        """Drop cached versions (a push, a delete, a visibility change)."""
+        self._refs.clear()
         if pk is None:
             self._by_pk.clear()
         else:
@@ -88,7 +93,7 @@ class Catalog:
         self._by_pk[info.pk] = info
         return info
 
-    async def by_pk(self, conn: AsyncConnection, pk: int) -> VersionInfo:
+    async def by_pk(self, conn: Conn, pk: int) -> VersionInfo:
         cached = self._by_pk.get(pk)
         if cached is not None:
             return cached
@@ -100,7 +105,7 @@ class Catalog:
         return self._info(version, model)
 
     async def model(
-        self, conn: AsyncConnection, account: Account | None, owner: str, name: str
+        self, conn: Conn, account: Account | None, owner: str, name: str
     ) -> dict[str, Any]:
         """A model the caller may see; others' private models are answered as missing."""
         model = await store.find_model(conn, owner, name)
@@ -108,9 +113,7 @@ class Catalog:
             raise NotFound(f"The model {owner}/{name} does not exist.")
         return model
 
-    async def latest(
-        self, conn: AsyncConnection, account: Account, owner: str, name: str
-    ) -> VersionInfo:
+    async def latest(self, conn: Conn, account: Account, owner: str, name: str) -> VersionInfo:
         model = await self.model(conn, account, owner, name)
         if not model["latest_version_id"]:
             raise InvalidVersion(f"The model {owner}/{name} has no runnable version yet.")
@@ -119,10 +122,20 @@ class Catalog:
             raise InvalidVersion(f"The model {owner}/{name} has no runnable version yet.")
         return self._info(version, model)
 
-    async def resolve(self, conn: AsyncConnection, account: Account, ref: str) -> VersionInfo:
+    async def resolve(self, conn: Conn, account: Account, ref: str) -> VersionInfo:
         """A version from `<64-hex id>`, `owner/name:<id>` or `owner/name` (its latest version)."""
         if not isinstance(ref, str):
             raise InvalidVersion()
+        cached = self._refs.get(ref)
+        if cached is not None and cached[1] > time.monotonic():
+            info = cached[0]
+            if can_see(account, info.owner, info.visibility):
+                return info
+        info = await self._resolve(conn, account, ref)
+        self._refs[ref] = (info, time.monotonic() + self.ref_ttl)
+        return info
+
+    async def _resolve(self, conn: Conn, account: Account, ref: str) -> VersionInfo:
         if m := VERSION_REF.match(ref):
             model = await store.find_model(conn, m["owner"], m["name"])
             if model is None or not can_see(account, model["owner"], model["visibility"]):

@@ -8,6 +8,7 @@ import binascii
 import logging
 import mimetypes
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FLUSH_EVERY = 0.1
+FINAL_ROWS_KEPT = 1000
 
 
 @dataclass
@@ -38,6 +40,7 @@ class _Live:
     iterator: bool
     created_at: datetime
     started_at: datetime
+    row: dict[str, Any] = field(default_factory=dict, repr=False)
     logs: list[str] = field(default_factory=list)
     output: list[Any] = field(default_factory=list)
     dirty: bool = False
@@ -49,7 +52,10 @@ class Execution:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.live: dict[str, _Live] = {}
-        self._iterators: dict[str, bool] = {}
+        # Rows of predictions created by this process, so the hot path needs no reads.
+        self.accepted: dict[str, dict[str, Any]] = {}
+        self._prepared: dict[str, tuple[bool, dict[str, Any]]] = {}  # iterator?, row
+        self.final_rows: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._flusher: asyncio.Task[None] | None = None
 
     async def spec_for(self, queue: str) -> InstanceSpec:
@@ -68,13 +74,19 @@ class Execution:
             setup_timeout=self.platform.settings.setup_timeout,
         )
 
+    def accept(self, row: dict[str, Any]) -> None:
+        """A prediction this process just created and queued."""
+        self.accepted[row["id"]] = row
+
     async def prepare(self, prediction_id: str) -> Job | None:
+        row = self.accepted.pop(prediction_id, None)
         async with self.platform.db.connect() as conn:
-            row = await store.find_prediction(conn, prediction_id)
-            if row is None or row["status"] != Status.STARTING.value:
-                return None
+            if row is None:  # queued by an earlier process
+                row = await store.find_prediction(conn, prediction_id)
+                if row is None or row["status"] != Status.STARTING.value:
+                    return None
             info = await self.platform.catalog.by_pk(conn, row["version_pk"])
-        self._iterators[prediction_id] = info.is_iterator
+        self._prepared[prediction_id] = (info.is_iterator, row)
         try:
             job_input = await self.platform.inputs.for_model(
                 prediction_id, row["input"], info.schema, row["account_id"]
@@ -86,27 +98,27 @@ class Execution:
             return None
         return Job(prediction_id=prediction_id, input=job_input)
 
-    async def started(self, prediction_id: str, instance_id: str) -> None:
+    async def started(self, prediction_id: str, instance_id: str) -> bool:
+        """Mark the prediction processing; False if it was canceled meanwhile (do not run it)."""
         now = utcnow()
+        iterator, row = self._prepared.pop(prediction_id)
+        transition(Status.STARTING, Status.PROCESSING)
+        values = dict(status=Status.PROCESSING.value, started_at=now, instance_id=instance_id)
         async with self.platform.db.begin() as conn:
-            row = await store.find_prediction(conn, prediction_id)
-            assert row is not None
-            transition(row["status"], Status.PROCESSING)
-            await store.update_prediction(
-                conn,
-                prediction_id,
-                status=Status.PROCESSING.value,
-                started_at=now,
-                instance_id=instance_id,
-            )
+            if not await store.update_if_status(
+                conn, prediction_id, Status.STARTING.value, **values
+            ):
+                return False
         self.live[prediction_id] = _Live(
-            iterator=self._iterators.pop(prediction_id, False),
+            iterator=iterator,
             created_at=_aware(row["created_at"]),
             started_at=now,
+            row={**row, **values},
         )
         logger.info("prediction %s processing on %s", prediction_id, instance_id)
         self.platform.bus.publish(prediction_id, "status", {"status": "processing"})
         self._ensure_flusher()
+        return True
 
     async def event(self, prediction_id: str, event: Any) -> None:
         live = self.live.get(prediction_id)
@@ -138,8 +150,11 @@ class Execution:
 
     async def finished(self, prediction_id: str, done: Done) -> None:
         live = self.live.pop(prediction_id, None)
-        logs = "".join(live.logs) if live and live.logs else (done.logs or "")
-        if live is not None and live.iterator:
+        if live is None:
+            logger.warning("prediction %s finished but was not running here", prediction_id)
+            return
+        logs = "".join(live.logs) if live.logs else (done.logs or "")
+        if live.iterator:
             output: Any = live.output
             if isinstance(done.output, list) and len(done.output) > len(live.output):
                 # Items the stream did not carry (should not happen, but never lose output).
@@ -167,6 +182,7 @@ class Execution:
     async def abandoned(self, prediction_id: str, error: str, logs: str = "") -> None:
         """The prediction cannot run (setup failed, timed out, instance gone): it fails."""
         live = self.live.pop(prediction_id, None)
+        self._prepared.pop(prediction_id, None)
         if live is None:
             from modelyard.services.predictions import finish_unstarted
 
@@ -193,35 +209,27 @@ class Execution:
         logs: str,
         error: str | None,
         metrics: dict[str, Any],
-        live: _Live | None,
+        live: _Live,
     ) -> None:
+        transition(Status.PROCESSING, status)
         now = utcnow()
-        async with self.platform.db.begin() as conn:
-            row = await store.find_prediction(conn, prediction_id)
-            if row is None or Status(row["status"]).terminal:
-                return
-            transition(row["status"], status)
-            started = (
-                live.started_at
-                if live
-                else (_aware(row["started_at"]) if row["started_at"] else now)
-            )
-            metrics = {k: v for k, v in metrics.items() if k != "predict_time"}
-            metrics["predict_time"] = round((now - started).total_seconds(), 6)
-            metrics["total_time"] = round((now - _aware(row["created_at"])).total_seconds(), 6)
-            await asyncio.shield(
-                store.update_prediction(
-                    conn,
-                    prediction_id,
-                    status=status.value,
-                    output=output,
-                    logs=logs,
-                    error=error,
-                    metrics=metrics,
-                    completed_at=now,
-                    started_at=started,
-                )
-            )
+        metrics = {k: v for k, v in metrics.items() if k != "predict_time"}
+        metrics["predict_time"] = round((now - live.started_at).total_seconds(), 6)
+        metrics["total_time"] = round((now - live.created_at).total_seconds(), 6)
+        values = dict(
+            status=status.value,
+            output=output,
+            logs=logs,
+            error=error,
+            metrics=metrics,
+            completed_at=now,
+        )
+        # The terminal write must land even if the caller is cancelled meanwhile.
+        if not await asyncio.shield(self._write_terminal(prediction_id, values)):
+            return
+        self.final_rows[prediction_id] = {**live.row, **values}
+        while len(self.final_rows) > FINAL_ROWS_KEPT:
+            self.final_rows.popitem(last=False)
         if status == Status.FAILED:
             self.platform.bus.publish(
                 prediction_id, ERROR, {"detail": error or "Prediction failed"}
@@ -231,6 +239,12 @@ class Execution:
         logger.info(
             "prediction %s %s in %.3fs", prediction_id, status.value, metrics["predict_time"]
         )
+
+    async def _write_terminal(self, prediction_id: str, values: dict[str, Any]) -> bool:
+        async with self.platform.db.begin() as conn:
+            return await store.update_if_status(
+                conn, prediction_id, Status.PROCESSING.value, **values
+            )
 
     # -- live flushing -------------------------------------------------------------------------
 
@@ -250,7 +264,7 @@ class Execution:
                     values: dict[str, Any] = {"logs": "".join(live.logs)}
                     if live.iterator:
                         values["output"] = list(live.output)
-                    await store.update_if_status(conn, pid, [Status.PROCESSING.value], **values)
+                    await store.update_if_status(conn, pid, Status.PROCESSING.value, **values)
 
     # -- files ---------------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ async def create_model(platform: Platform, account: Account, body: CreateModel) 
     async with platform.db.begin() as conn:
         if await store.find_model(conn, body.owner, body.name):
             raise Conflict(f"The model {body.owner}/{body.name} already exists.")
-        return await store.create_model(conn, **body.model_dump(), created_at=utcnow(), run_count=0)
+        return await store.create_model(conn, **body.model_dump(), created_at=utcnow())
 
 
 async def get_model(
@@ -149,6 +149,7 @@ async def render_model(platform: Platform, row: dict[str, Any], urls: Urls) -> d
     latest = None
     example = None
     async with platform.db.connect() as conn:
+        run_count = await store.count_model_predictions(conn, row["id"])
         if row["latest_version_id"]:
             version = await store.find_version(conn, row["id"], row["latest_version_id"])
             if version is not None and version["status"] == "ready":
@@ -168,7 +169,7 @@ async def render_model(platform: Platform, row: dict[str, Any], urls: Urls) -> d
         github_url=row["github_url"],
         paper_url=row["paper_url"],
         license_url=row["license_url"],
-        run_count=row["run_count"] or 0,
+        run_count=run_count,
         cover_image_url=row["cover_image_url"],
         default_example=example,
         latest_version=latest,

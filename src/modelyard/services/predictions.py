@@ -21,7 +21,6 @@ from modelyard.events import DONE
 from modelyard.queue import QueueItem
 from modelyard.services.catalog import VersionInfo
 from modelyard.services.urls import Urls
-from modelyard.store import models as models_store
 from modelyard.store import predictions as store
 
 if TYPE_CHECKING:
@@ -92,14 +91,25 @@ async def create_prediction(
     )
     async with platform.db.begin() as conn:
         await store.create_prediction(conn, **row)
-        await models_store.increment_run_count(conn, version.model_id)
     platform.bus.open(prediction_id)
+    platform.execution.accept(row)
     await platform.queue.enqueue(
         QueueItem(prediction_id, version.queue, account.username, time.time())
     )
     logger.info("prediction %s created on %s (starting)", prediction_id, version.model)
+    platform.webhooks.register(prediction_id, row["webhook"], events_filter)
     await platform.webhooks.notify(prediction_id, "start")
     return Created(row=row, version=version)
+
+
+async def final_prediction(
+    platform: Platform, account: Account, prediction_id: str
+) -> dict[str, Any]:
+    """A prediction that has just finished: from memory when this process finished it."""
+    row = platform.execution.final_rows.get(prediction_id)
+    if row is not None and row["account_id"] == account.id:
+        return row
+    return await get_prediction(platform, account, prediction_id)
 
 
 async def get_prediction(
@@ -154,9 +164,8 @@ async def finish_unstarted(
         if row is None:
             return False
         values["metrics"]["total_time"] = (now - _aware(row["created_at"])).total_seconds()
-        changed = await store.update_if_status(
-            conn, prediction_id, [Status.STARTING.value], **values
-        )
+        changed = await store.update_if_status(conn, prediction_id, Status.STARTING.value, **values)
+    platform.execution.accepted.pop(prediction_id, None)
     if changed:
         if error:
             platform.bus.publish(prediction_id, "error", {"detail": error})
@@ -179,7 +188,7 @@ async def finish_running_after_crash(platform: Platform, row: dict[str, Any], er
         await store.update_if_status(
             conn,
             row["id"],
-            [Status.PROCESSING.value],
+            Status.PROCESSING.value,
             status=Status.FAILED.value,
             error=error,
             completed_at=now,

@@ -65,6 +65,14 @@ class WebhookNotifier:
             return ["completed"]
         return sorted(parse_events_filter(body.webhook_events_filter))
 
+    def register(self, prediction_id: str, url: str | None, events: list[str] | None) -> None:
+        """Remember a new prediction's webhook, so notifying needs no database read."""
+        self._subscriptions[prediction_id] = (
+            _Subscription(url, frozenset(events or ()) or parse_events_filter(None))
+            if url
+            else None
+        )
+
     async def notify(self, prediction_id: str, event: str) -> None:
         """The prediction had `event`; deliver it if the prediction asked for it."""
         sub = await self._subscription(prediction_id)

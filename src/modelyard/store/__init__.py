@@ -1,10 +1,11 @@
 """Persistence: SQLAlchemy tables, repositories and Alembic migrations (SQLite or Postgres)."""
 
 from modelyard.store import accounts, files, models, predictions, webhooks
-from modelyard.store.database import Database, normalize_url
+from modelyard.store.database import Conn, Database, normalize_url
 from modelyard.store.tables import metadata
 
 __all__ = [
+    "Conn",
     "Database",
     "accounts",
     "files",

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelyard.store.database import Conn
 from modelyard.store.tables import accounts, tokens
 
 
 async def create_account(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     username: str,
     name: str,
@@ -33,22 +33,22 @@ async def create_account(
     return {"id": result.inserted_primary_key[0], **values}  # type: ignore[index]
 
 
-async def find_account(conn: AsyncConnection, username: str) -> dict[str, Any] | None:
+async def find_account(conn: Conn, username: str) -> dict[str, Any] | None:
     row = (await conn.execute(select(accounts).where(accounts.c.username == username))).first()
     return dict(row._mapping) if row else None
 
 
-async def find_account_by_id(conn: AsyncConnection, account_id: int) -> dict[str, Any] | None:
+async def find_account_by_id(conn: Conn, account_id: int) -> dict[str, Any] | None:
     row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
     return dict(row._mapping) if row else None
 
 
-async def count_accounts(conn: AsyncConnection) -> int:
+async def count_accounts(conn: Conn) -> int:
     return len((await conn.execute(select(accounts.c.id))).all())
 
 
 async def create_token(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     account_id: int,
     token_hash: str,
@@ -68,7 +68,7 @@ async def create_token(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-async def find_token_account(conn: AsyncConnection, token_hash: str) -> dict[str, Any] | None:
+async def find_token_account(conn: Conn, token_hash: str) -> dict[str, Any] | None:
     """The account a live (not revoked) token belongs to, with the token id."""
     query = (
         select(accounts, tokens.c.id.label("token_id"))
@@ -79,5 +79,5 @@ async def find_token_account(conn: AsyncConnection, token_hash: str) -> dict[str
     return dict(row._mapping) if row else None
 
 
-async def touch_token(conn: AsyncConnection, token_id: int, when: datetime) -> None:
+async def touch_token(conn: Conn, token_id: int, when: datetime) -> None:
     await conn.execute(update(tokens).where(tokens.c.id == token_id).values(last_used_at=when))

@@ -1,22 +1,55 @@
-"""The database connection: one async engine, migrations run at start, SQLite tuned for WAL."""
+"""The database connection: SQLite inline on the event loop, Postgres through asyncpg.
+
+SQLite statements take tens of microseconds, while every aiosqlite call costs a thread round
+trip (measured: 1.3 ms per one-statement transaction against 0.16 ms run inline). So for SQLite
+one connection runs statements inline, and an asyncio lock serialises transactions; for
+Postgres, whose statements are network round trips anyway, the asyncpg engine is used as is.
+Both are reached through the same `Conn` interface: `await conn.execute(...)`.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, CursorResult, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
+
+
+class Conn(Protocol):
+    """What repositories need of a connection (an Conn has exactly this)."""
+
+    async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Any]: ...
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+
+class _InlineConnection:
+    """A sync SQLite connection behind the async `Conn` interface; statements run inline."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Any]:
+        if parameters is None:
+            return self._conn.execute(statement)
+        return self._conn.execute(statement, parameters)
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return fn(self._conn, *args, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -29,44 +62,80 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def normalize_url(url: str) -> str:
-    """Accept plain `postgresql://` and `sqlite:///` URLs and pick the async drivers."""
+    """Accept `postgresql://`, `sqlite:///` and the async driver spellings alike."""
     if url.startswith(("postgres://", "postgresql://")):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
-    if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url.split(":///", 1)[1]
+    if url.startswith("sqlite+aiosqlite:///"):
+        return "sqlite:///" + url.split(":///", 1)[1]
     return url
 
 
 class Database:
-    """Owns the engine. `begin()` opens a transaction; `connect()` a plain connection."""
+    """Owns the engine. `begin()` opens a transaction; `connect()` a connection for reads."""
 
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
-        if not self.is_sqlite:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+        self._sync: Engine | None = None
+        self._async: AsyncEngine | None = None
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            self._sync = create_engine(
+                self.url,
+                poolclass=StaticPool,
+                connect_args={"check_same_thread": False, "timeout": 10},
+            )
+            event.listen(self._sync, "connect", _sqlite_pragmas)
+        else:
+            self._async = create_async_engine(
+                self.url, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
 
     @asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
-            yield conn
+    async def _held(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            raise RuntimeError("a database connection is already open in this task")
+        async with self._lock:
+            self._holder = task
+            try:
+                yield
+            finally:
+                self._holder = None
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+    async def begin(self) -> AsyncIterator[Conn]:
+        if self._sync is not None:
+            async with self._held():
+                with self._sync.begin() as conn:
+                    yield _InlineConnection(conn)
+            return
+        assert self._async is not None
+        async with self._async.begin() as aconn:
+            yield aconn  # type: ignore[misc]
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Conn]:
+        if self._sync is not None:
+            async with self._held():
+                with self._sync.connect() as conn:
+                    yield _InlineConnection(conn)
+            return
+        assert self._async is not None
+        async with self._async.connect() as aconn:
+            yield aconn  # type: ignore[misc]
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self._sync is not None:
+            self._sync.dispose()
+        if self._async is not None:
+            await self._async.dispose()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -6,26 +6,26 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelyard.store.database import Conn
 from modelyard.store.tables import files
 
 
-async def create_file(conn: AsyncConnection, **values: Any) -> None:
+async def create_file(conn: Conn, **values: Any) -> None:
     await conn.execute(insert(files).values(**values))
 
 
-async def find_file(conn: AsyncConnection, file_id: str) -> dict[str, Any] | None:
+async def find_file(conn: Conn, file_id: str) -> dict[str, Any] | None:
     row = (await conn.execute(select(files).where(files.c.id == file_id))).first()
     return dict(row._mapping) if row else None
 
 
-async def delete_file(conn: AsyncConnection, file_id: str) -> None:
+async def delete_file(conn: Conn, file_id: str) -> None:
     await conn.execute(delete(files).where(files.c.id == file_id))
 
 
 async def list_files(
-    conn: AsyncConnection, *, account_id: int, before: tuple[datetime, str] | None, limit: int
+    conn: Conn, *, account_id: int, before: tuple[datetime, str] | None, limit: int
 ) -> list[dict[str, Any]]:
     stmt = select(files).where(files.c.account_id == account_id)
     if before is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelyard.store.database import Conn
 from modelyard.store.tables import models, predictions, versions
 
 
@@ -14,32 +14,32 @@ def _row(row: Any) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
-async def create_model(conn: AsyncConnection, **values: Any) -> dict[str, Any]:
+async def create_model(conn: Conn, **values: Any) -> dict[str, Any]:
     result = await conn.execute(insert(models).values(**values))
     row = await find_model_by_id(conn, result.inserted_primary_key[0])  # type: ignore[index]
     assert row is not None
     return row
 
 
-async def find_model(conn: AsyncConnection, owner: str, name: str) -> dict[str, Any] | None:
+async def find_model(conn: Conn, owner: str, name: str) -> dict[str, Any] | None:
     query = select(models).where(models.c.owner == owner, models.c.name == name)
     return _row((await conn.execute(query)).first())
 
 
-async def find_model_by_id(conn: AsyncConnection, model_id: int) -> dict[str, Any] | None:
+async def find_model_by_id(conn: Conn, model_id: int) -> dict[str, Any] | None:
     return _row((await conn.execute(select(models).where(models.c.id == model_id))).first())
 
 
-async def update_model(conn: AsyncConnection, model_id: int, **values: Any) -> None:
+async def update_model(conn: Conn, model_id: int, **values: Any) -> None:
     await conn.execute(update(models).where(models.c.id == model_id).values(**values))
 
 
-async def delete_model(conn: AsyncConnection, model_id: int) -> None:
+async def delete_model(conn: Conn, model_id: int) -> None:
     await conn.execute(delete(models).where(models.c.id == model_id))
 
 
 async def list_models(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     visible_to: list[str],
     after_id: int | None,
@@ -65,29 +65,27 @@ async def list_models(
     return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
 
 
-async def create_version(conn: AsyncConnection, **values: Any) -> dict[str, Any]:
+async def create_version(conn: Conn, **values: Any) -> dict[str, Any]:
     result = await conn.execute(insert(versions).values(**values))
     row = await find_version_by_pk(conn, result.inserted_primary_key[0])  # type: ignore[index]
     assert row is not None
     return row
 
 
-async def update_version(conn: AsyncConnection, pk: int, **values: Any) -> None:
+async def update_version(conn: Conn, pk: int, **values: Any) -> None:
     await conn.execute(update(versions).where(versions.c.pk == pk).values(**values))
 
 
-async def find_version(
-    conn: AsyncConnection, model_id: int, version_id: str
-) -> dict[str, Any] | None:
+async def find_version(conn: Conn, model_id: int, version_id: str) -> dict[str, Any] | None:
     query = select(versions).where(versions.c.model_id == model_id, versions.c.id == version_id)
     return _row((await conn.execute(query)).first())
 
 
-async def find_version_by_pk(conn: AsyncConnection, pk: int) -> dict[str, Any] | None:
+async def find_version_by_pk(conn: Conn, pk: int) -> dict[str, Any] | None:
     return _row((await conn.execute(select(versions).where(versions.c.pk == pk))).first())
 
 
-async def find_versions_by_id(conn: AsyncConnection, version_id: str) -> list[dict[str, Any]]:
+async def find_versions_by_id(conn: Conn, version_id: str) -> list[dict[str, Any]]:
     """Every (model, version) pair with this id, each joined with its model's owner and name."""
     query = (
         select(versions, models.c.owner, models.c.name, models.c.visibility)
@@ -99,7 +97,7 @@ async def find_versions_by_id(conn: AsyncConnection, version_id: str) -> list[di
 
 
 async def list_versions(
-    conn: AsyncConnection,
+    conn: Conn,
     model_id: int,
     *,
     status: str | None = "ready",
@@ -115,18 +113,17 @@ async def list_versions(
     return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
 
 
-async def delete_version(conn: AsyncConnection, pk: int) -> None:
+async def delete_version(conn: Conn, pk: int) -> None:
     await conn.execute(delete(versions).where(versions.c.pk == pk))
 
 
-async def count_version_predictions(conn: AsyncConnection, version_pk: int) -> int:
+async def count_version_predictions(conn: Conn, version_pk: int) -> int:
     query = (
         select(func.count()).select_from(predictions).where(predictions.c.version_pk == version_pk)
     )
     return int((await conn.execute(query)).scalar_one())
 
 
-async def increment_run_count(conn: AsyncConnection, model_id: int) -> None:
-    await conn.execute(
-        update(models).where(models.c.id == model_id).values(run_count=models.c.run_count + 1)
-    )
+async def count_model_predictions(conn: Conn, model_id: int) -> int:
+    query = select(func.count()).select_from(predictions).where(predictions.c.model_id == model_id)
+    return int((await conn.execute(query)).scalar_one())

@@ -5,41 +5,53 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
+from modelyard.store.database import Conn
 from modelyard.store.tables import predictions
 
+# The hot path's statements are built once per shape with explicit bind parameters, so a call
+# costs a dictionary lookup instead of building and coercing a new statement.
+_FIND = select(predictions).where(predictions.c.id == bindparam("_id"))
+_STATEMENTS: dict[tuple[str, frozenset[str]], Any] = {}
 
-async def create_prediction(conn: AsyncConnection, **values: Any) -> None:
-    await conn.execute(insert(predictions).values(**values))
+
+def _statement(kind: str, keys: frozenset[str]) -> Any:
+    stmt = _STATEMENTS.get((kind, keys))
+    if stmt is None:
+        values = {k: bindparam(k) for k in keys}
+        if kind == "insert":
+            stmt = insert(predictions).values(values)
+        else:
+            stmt = update(predictions).where(predictions.c.id == bindparam("_id")).values(values)
+            if kind == "update_if":
+                stmt = stmt.where(predictions.c.status == bindparam("_status"))
+        _STATEMENTS[(kind, keys)] = stmt
+    return stmt
 
 
-async def find_prediction(conn: AsyncConnection, prediction_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(predictions).where(predictions.c.id == prediction_id))).first()
+async def create_prediction(conn: Conn, **values: Any) -> None:
+    await conn.execute(_statement("insert", frozenset(values)), values)
+
+
+async def find_prediction(conn: Conn, prediction_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(_FIND, {"_id": prediction_id})).first()
     return dict(row._mapping) if row else None
 
 
-async def update_prediction(conn: AsyncConnection, prediction_id: str, **values: Any) -> None:
-    await conn.execute(
-        update(predictions).where(predictions.c.id == prediction_id).values(**values)
-    )
+async def update_prediction(conn: Conn, prediction_id: str, **values: Any) -> None:
+    await conn.execute(_statement("update", frozenset(values)), {**values, "_id": prediction_id})
 
 
-async def update_if_status(
-    conn: AsyncConnection, prediction_id: str, statuses: list[str], **values: Any
-) -> bool:
-    """Update only while the prediction is in one of `statuses`; True if a row changed."""
-    result = await conn.execute(
-        update(predictions)
-        .where(predictions.c.id == prediction_id, predictions.c.status.in_(statuses))
-        .values(**values)
-    )
+async def update_if_status(conn: Conn, prediction_id: str, expected: str, **values: Any) -> bool:
+    """Update only while the prediction's status is `expected`; True if a row changed."""
+    params = {**values, "_id": prediction_id, "_status": expected}
+    result = await conn.execute(_statement("update_if", frozenset(values)), params)
     return bool(result.rowcount)
 
 
 async def list_predictions(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     account_id: int,
     before: tuple[datetime, str] | None,
@@ -68,6 +80,6 @@ async def list_predictions(
     return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
 
 
-async def list_by_status(conn: AsyncConnection, statuses: list[str]) -> list[dict[str, Any]]:
+async def list_by_status(conn: Conn, statuses: list[str]) -> list[dict[str, Any]]:
     stmt = select(predictions).where(predictions.c.status.in_(statuses))
     return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]

@@ -69,7 +69,6 @@ models = Table(
     Column("readme", Text),
     Column("default_example_id", String(32)),
     Column("latest_version_id", String(64)),
-    Column("run_count", Integer, nullable=False, default=0),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("owner", "name", name="uq_models_owner_name"),
 )
@@ -128,6 +127,7 @@ predictions = Table(
     Column("completed_at", DateTime(timezone=True)),
     Index("ix_predictions_account_created", "account_id", "created_at"),
     Index("ix_predictions_status", "status"),
+    Index("ix_predictions_model", "model_id"),
 )
 
 files = Table(

@@ -6,23 +6,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelyard.store.database import Conn
 from modelyard.store.tables import webhook_attempts, webhook_deliveries
 
 
-async def add_delivery(conn: AsyncConnection, **values: Any) -> int:
+async def add_delivery(conn: Conn, **values: Any) -> int:
     result = await conn.execute(insert(webhook_deliveries).values(**values))
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-async def update_delivery(conn: AsyncConnection, delivery_id: int, **values: Any) -> None:
+async def update_delivery(conn: Conn, delivery_id: int, **values: Any) -> None:
     await conn.execute(
         update(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id).values(**values)
     )
 
 
-async def pending_deliveries(conn: AsyncConnection) -> list[dict[str, Any]]:
+async def pending_deliveries(conn: Conn) -> list[dict[str, Any]]:
     stmt = (
         select(webhook_deliveries)
         .where(webhook_deliveries.c.state == "pending")
@@ -32,7 +32,7 @@ async def pending_deliveries(conn: AsyncConnection) -> list[dict[str, Any]]:
 
 
 async def record_attempt(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     prediction_id: str,
     message_id: str,
@@ -57,7 +57,7 @@ async def record_attempt(
     )
 
 
-async def list_attempts(conn: AsyncConnection, prediction_id: str) -> list[dict[str, Any]]:
+async def list_attempts(conn: Conn, prediction_id: str) -> list[dict[str, Any]]:
     stmt = (
         select(webhook_attempts)
         .where(webhook_attempts.c.prediction_id == prediction_id)

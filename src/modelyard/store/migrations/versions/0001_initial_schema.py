@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 00:37:17.307164
+Create Date: 2026-11-28 00:59:53.279033
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ def upgrade() -> None:
         sa.Column("readme", sa.Text(), nullable=True),
         sa.Column("default_example_id", sa.String(length=32), nullable=True),
         sa.Column("latest_version_id", sa.String(length=64), nullable=True),
-        sa.Column("run_count", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_models")),
         sa.UniqueConstraint("owner", "name", name="uq_models_owner_name"),
@@ -177,6 +176,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_predictions_account_created", ["account_id", "created_at"], unique=False
         )
+        batch_op.create_index("ix_predictions_model", ["model_id"], unique=False)
         batch_op.create_index("ix_predictions_status", ["status"], unique=False)
 
     op.create_table(
@@ -243,6 +243,7 @@ def downgrade() -> None:
     op.drop_table("webhook_attempts")
     with op.batch_alter_table("predictions", schema=None) as batch_op:
         batch_op.drop_index("ix_predictions_status")
+        batch_op.drop_index("ix_predictions_model")
         batch_op.drop_index("ix_predictions_account_created")
 
     op.drop_table("predictions")
