@@ -216,28 +216,27 @@ class Scheduler:
             async with asyncio.timeout(self.prediction_timeout):
                 async for event in instance.predict(pid, job.input, context=job.context):
                     if isinstance(event, Done):
+                        # Report it now; the stream's end (which frees the slot) follows.
                         done = event
+                        await self.sink.finished(pid, done)
                     else:
                         await self.sink.event(pid, event)
         except TimeoutError:
-            await instance.cancel(pid)
-            await self.sink.abandoned(
-                pid, f"Prediction timed out after {self.prediction_timeout:g} seconds."
-            )
+            if done is None:
+                await instance.cancel(pid)
+                await self.sink.abandoned(
+                    pid, f"Prediction timed out after {self.prediction_timeout:g} seconds."
+                )
         except Exception as exc:  # a broken instance must never leave a prediction hanging
             logger.exception("prediction %s failed in the runtime", pid)
-            await self.sink.abandoned(pid, f"The model instance failed: {exc}")
+            if done is None:
+                await self.sink.abandoned(pid, f"The model instance failed: {exc}")
             instance.kill()
         else:
             if done is None:
-                done = Done(
-                    status="failed",
-                    output=None,
-                    error="The model instance ended the prediction without a result.",
-                    logs="",
-                    metrics={},
+                await self.sink.abandoned(
+                    pid, "The model instance ended the prediction without a result."
                 )
-            await self.sink.finished(pid, done)
         finally:
             self.running.pop(pid, None)
             pool.in_flight[instance.id] = max(0, pool.in_flight.get(instance.id, 1) - 1)
