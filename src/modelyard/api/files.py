@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import mimetypes
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
@@ -13,6 +12,7 @@ from starlette.responses import Response
 
 from modelyard.accounts import parse_authorization
 from modelyard.api.deps import CurrentAccount, PlatformDep, UrlsDep, json_response
+from modelyard.api.pagination import page
 from modelyard.core.errors import BadRequest, NotFound, PayloadTooLarge
 from modelyard.files import signing
 from modelyard.services import files as service
@@ -90,14 +90,8 @@ async def list_files(
     rows, next_cursor = await service.list_files(
         platform, account, cursor=request.query_params.get("cursor")
     )
-    next_url = urls.api("/v1/files?" + urlencode({"cursor": next_cursor})) if next_cursor else None
-    return json_response(
-        {
-            "next": next_url,
-            "previous": None,
-            "results": [service.render_file(r, urls) for r in rows],
-        }
-    )
+    results = [service.render_file(r, urls) for r in rows]
+    return json_response(page(urls, "/v1/files", results, next_cursor))
 
 
 @router.get("/v1/files/{file_id}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
@@ -18,6 +17,7 @@ from modelyard.api.deps import (
     parse_body,
     read_json,
 )
+from modelyard.api.pagination import page
 from modelyard.core.errors import BadRequest, ModelyardError, PayloadTooLarge
 from modelyard.services import models as service
 from modelyard.services import versions as versions_service
@@ -25,11 +25,6 @@ from modelyard.services import versions as versions_service
 router = APIRouter()
 
 MAX_BUNDLE = 2 * 1024 * 1024 * 1024
-
-
-def _page(urls, path: str, results: list[dict], next_cursor: str | None) -> dict:  # type: ignore[no-untyped-def]
-    next_url = urls.api(f"{path}?{urlencode({'cursor': next_cursor})}") if next_cursor else None
-    return {"next": next_url, "previous": None, "results": results}
 
 
 @router.get("/v1/models")
@@ -40,7 +35,7 @@ async def list_models(
         platform, account, cursor=request.query_params.get("cursor")
     )
     results = [await service.render_model(platform, r, urls) for r in rows]
-    return json_response(_page(urls, "/v1/models", results, next_cursor))
+    return json_response(page(urls, "/v1/models", results, next_cursor))
 
 
 @router.api_route("/v1/models", methods=["QUERY"])
@@ -57,7 +52,7 @@ async def search_models(
         raise BadRequest("The search text is required in the request body.")
     rows, next_cursor = await service.list_models(platform, account, cursor=None, query=query)
     results = [await service.render_model(platform, r, urls) for r in rows]
-    return json_response(_page(urls, "/v1/models", results, next_cursor))
+    return json_response(page(urls, "/v1/models", results, next_cursor))
 
 
 @router.post("/v1/models")
@@ -98,7 +93,7 @@ async def list_versions(
         platform, account, owner, name, cursor=request.query_params.get("cursor")
     )
     results = [service.render_version(r) for r in rows]
-    return json_response(_page(urls, f"/v1/models/{owner}/{name}/versions", results, next_cursor))
+    return json_response(page(urls, f"/v1/models/{owner}/{name}/versions", results, next_cursor))
 
 
 @router.get("/v1/models/{owner}/{name}/versions/{version_id}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -18,6 +17,7 @@ from modelyard.api.deps import (
     parse_body,
     read_json,
 )
+from modelyard.api.pagination import page
 from modelyard.core.errors import BadRequest
 from modelyard.core.timeutil import isoformat, parse_iso
 from modelyard.services import predictions as service
@@ -118,19 +118,11 @@ async def list_predictions(
         created_before=before,
         source=params.get("source"),
     )
-    next_url = None
-    if next_cursor:
-        query = {"cursor": next_cursor} | {
-            k: v for k, v in params.items() if k in ("created_after", "created_before", "source")
-        }
-        next_url = urls.api("/v1/predictions?" + urlencode(query))
-    return json_response(
-        {
-            "next": next_url,
-            "previous": None,
-            "results": [service.render_prediction(r, urls) for r in rows],
-        }
-    )
+    filters = {
+        k: v for k, v in params.items() if k in ("created_after", "created_before", "source")
+    }
+    results = [service.render_prediction(r, urls) for r in rows]
+    return json_response(page(urls, "/v1/predictions", results, next_cursor, filters))
 
 
 @router.get("/v1/predictions/{prediction_id}")
