@@ -58,7 +58,7 @@ def find_interpreter(requested: str | None, *, log: LogFn, downloads: bool = Tru
     host = host_interpreter()
     if host.minor == requested or host.version == requested:
         return host
-    found = _uv_find(requested)
+    found = _uv_find(requested) or _known_location(requested)
     if found is None and downloads and _may_try_install(requested):
         log(f"Python {requested} is not installed; trying `uv python install {requested}`")
         result = run_streamed(
@@ -98,6 +98,26 @@ def _uv_find(requested: str) -> Interpreter | None:
     if version is None or not (version == requested or version.startswith(requested + ".")):
         return None
     return Interpreter(path, version)
+
+
+def _known_location(requested: str) -> Interpreter | None:
+    """Interpreters uv misses: pyenv's versions (its shims hide them) and the system's."""
+    minor = ".".join(requested.split(".")[:2])
+    roots = [Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"]
+    candidates = [
+        *sorted(
+            (p / "bin" / f"python{minor}" for r in roots if r.is_dir() for p in r.iterdir()),
+            reverse=True,
+        ),
+        Path(f"/usr/local/bin/python{minor}"),
+        Path(f"/usr/bin/python{minor}"),
+    ]
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            version = interpreter_version(path)
+            if version and (version == requested or version.startswith(requested + ".")):
+                return Interpreter(path, version)
+    return None
 
 
 def _may_try_install(requested: str) -> bool:

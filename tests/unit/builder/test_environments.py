@@ -21,6 +21,7 @@ from modelyard.builder import (
     build_env,
     build_version,
     check_system_packages,
+    interpreters,
     load_cog_config,
 )
 from modelyard.builder.environments import MARKER, env_key
@@ -132,8 +133,9 @@ async def test_build_fails_on_missing_system_package(make_model, shared_envs_dir
         await build_version(model, envs_dir=shared_envs_dir, log=lambda line: None)
 
 
-def _missing_python() -> str | None:
-    for candidate in ("3.12", "3.10", "3.13", "3.9"):
+def _missing_python() -> str:
+    """A supported Python version this host's uv cannot find (uv misses pyenv's versions)."""
+    for candidate in ("3.12", "3.10", "3.13"):
         if candidate == host_interpreter().minor:
             continue
         found = subprocess.run(
@@ -142,15 +144,16 @@ def _missing_python() -> str | None:
             env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
             check=False,
         )
-        if found.returncode != 0:
+        if found.returncode != 0 and not Path(f"/usr/bin/python{candidate}").exists():
             return candidate
-    return None
+    raise AssertionError("pick a Python version this machine lacks for the fallback test")
 
 
-async def test_python_version_falls_back_to_host(make_model, shared_envs_dir) -> None:
+async def test_python_version_falls_back_to_host(
+    make_model, shared_envs_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
     missing = _missing_python()
-    if missing is None:
-        pytest.skip("every candidate Python version is installed on this host")
     model = make_model(
         {"cog.yaml": f'build:\n  python_version: "{missing}"\nrun: predict.py:Runner\n'}
     )
@@ -162,6 +165,18 @@ async def test_python_version_falls_back_to_host(make_model, shared_envs_dir) ->
     assert version.python_actual == HOST_VERSION
     assert version.config["build"]["python_version"] == missing
     assert any(f"Python {missing} is not available" in line for line in lines)
+
+
+def test_pyenv_versions_are_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # uv does not see pyenv's interpreters behind its shims; the builder looks for them.
+    fake = tmp_path / "versions" / "3.12.9" / "bin" / "python3.12"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 3.12.9\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.setattr(interpreters, "_uv_find", lambda requested: None)
+    found = interpreters.find_interpreter("3.12", log=lambda line: None, downloads=False)
+    assert (found.path, found.version) == (fake, "3.12.9")
 
 
 async def test_concurrent_builds_of_one_key_build_once(make_model, tmp_path: Path) -> None:
