@@ -121,7 +121,9 @@ async def push_version(
     With `Accept: application/x-ndjson` the build log streams as JSON lines
     (`{"type":"log","line":...}`), ending with `{"type":"version",...}` or
     `{"type":"error",...}`; otherwise the response is the version once built, or problem+json.
+    `?weights=PATH_OR_URL` records weights for the model's `setup(weights)` (COG_WEIGHTS).
     """
+    weights = versions_service.check_weights(request.query_params.get("weights"))
     length = int(request.headers.get("content-length") or 0)
     if length > MAX_BUNDLE:
         raise PayloadTooLarge(
@@ -136,7 +138,7 @@ async def push_version(
     await service.get_model(platform, account, owner, name)
     if "ndjson" not in request.headers.get("accept", ""):
         row = await versions_service.push_version(
-            platform, account, owner, name, bundle, lambda _l: None
+            platform, account, owner, name, bundle, lambda _l: None, weights=weights
         )
         return json_response(service.render_version(row), status=201)
     lines: asyncio.Queue[dict | None] = asyncio.Queue()
@@ -150,6 +152,7 @@ async def push_version(
                 name,
                 bundle,
                 lambda line: lines.put_nowait({"type": "log", "line": line}),
+                weights=weights,
             )
             lines.put_nowait({"type": "version", "version": service.render_version(row)})
         except ModelyardError as exc:

@@ -27,6 +27,19 @@ def push(
     ),
 ) -> None:
     """Push DIR as a new version of OWNER/NAME, creating the model if needed."""
+    push_directory(directory, model, url=url, token=token, public=public)
+
+
+def push_directory(
+    directory: Path,
+    model: str,
+    *,
+    url: str | None,
+    token: str | None,
+    public: bool = False,
+    weights: str | None = None,
+) -> dict:  # type: ignore[type-arg]
+    """Create OWNER/NAME if missing, upload DIR, stream the build log; returns the version."""
     owner, _, name = model.partition("/")
     if not owner or not name or "/" in name:
         fail("The model must be given as OWNER/NAME, e.g. admin/hello-world.")
@@ -51,7 +64,7 @@ def push(
             console.print(f"Created model {owner}/{name} ({body['visibility']})", highlight=False)
         else:
             check(found)
-        version = _upload(http, owner, name, bundle)
+        version = _upload(http, owner, name, bundle, weights)
     console.print(
         f"\n[bold green]Pushed[/] {owner}/{name}:{version['id']}", highlight=False, soft_wrap=True
     )
@@ -59,14 +72,20 @@ def push(
     requested = version.get("python_requested")
     if requested and python and not python.startswith(requested):
         console.print(f"[yellow]Python {requested} was requested; the version runs on {python}.[/]")
+    return version
 
 
-def _upload(http, owner: str, name: str, bundle: bytes) -> dict:  # type: ignore[no-untyped-def]
+def _upload(http, owner: str, name: str, bundle: bytes, weights: str | None) -> dict:  # type: ignore[no-untyped-def]
     headers = {"Content-Type": "application/gzip", "Accept": "application/x-ndjson"}
+    params = {"weights": weights} if weights else None
     tail: list[str] = []
     with console.status("Building…") as status:
         with http.stream(
-            "POST", f"/v1/models/{owner}/{name}/versions", content=bundle, headers=headers
+            "POST",
+            f"/v1/models/{owner}/{name}/versions",
+            content=bundle,
+            headers=headers,
+            params=params,
         ) as resp:
             if resp.status_code >= 400:
                 resp.read()

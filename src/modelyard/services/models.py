@@ -170,7 +170,7 @@ async def render_model(platform: Platform, row: dict[str, Any], urls: Urls) -> d
         paper_url=row["paper_url"],
         license_url=row["license_url"],
         run_count=run_count,
-        cover_image_url=row["cover_image_url"],
+        cover_image_url=urls.render_output(row["cover_image_url"]),
         default_example=example,
         latest_version=latest,
         hardware=row["hardware"],

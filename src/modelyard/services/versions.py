@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import tempfile
@@ -11,8 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.accounts import Account
-from modelyard.builder import BuiltVersion, build_version, load_cog_config, unpack_bundle
-from modelyard.core.errors import BuildError, ModelyardError, NotFound
+from modelyard.builder import (
+    BuiltVersion,
+    build_version,
+    bundle_digest,
+    load_cog_config,
+    unpack_bundle,
+)
+from modelyard.core.errors import BadRequest, BuildError, ModelyardError, NotFound
 from modelyard.core.timeutil import utcnow
 from modelyard.store import models as store
 
@@ -22,15 +29,28 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LogFn = Callable[[str], None]
+WEIGHTS_FILE = ".modelyard/weights.json"
+MAX_WEIGHTS_LENGTH = 4096
 
 
 async def push_version(
-    platform: Platform, account: Account, owner: str, name: str, bundle: bytes, log: LogFn
+    platform: Platform,
+    account: Account,
+    owner: str,
+    name: str,
+    bundle: bytes,
+    log: LogFn,
+    *,
+    weights: str | None = None,
 ) -> dict[str, Any]:
     """Build `bundle` into a version of owner/name; the same bundle twice gives the same version.
 
-    Raises BuildError (with the log tail) and leaves no version behind when anything fails.
+    `weights` (a local path or URL) reaches the model's `setup(weights)` as COG_WEIGHTS; it
+    is written into the version's source as `WEIGHTS_FILE`, so the same bundle with other
+    weights is another version. Raises BuildError (with the log tail) and leaves no version
+    behind when anything fails.
     """
+    weights = check_weights(weights)
     async with platform.db.connect() as conn:
         model = await platform.catalog.model(conn, account, owner, name)
     if model["owner"] != account.username:
@@ -38,6 +58,9 @@ async def push_version(
     staging = Path(tempfile.mkdtemp(prefix="push-", dir=platform.data_dir / "tmp"))
     try:
         digest = await asyncio.to_thread(unpack_bundle, bundle, staging / "src")
+        if weights is not None:
+            digest = await asyncio.to_thread(_record_weights, staging / "src", weights)
+            log(f"Weights: {weights}")
         log(f"Bundle received: version {digest}")
         return await _build_into(platform, model, staging / "src", digest, log)
     finally:
@@ -110,7 +133,42 @@ def _report_python(built: BuiltVersion, log: LogFn) -> None:
         )
 
 
+def check_weights(weights: str | None) -> str | None:
+    """The weights reference, stripped; None for none. Raises BadRequest for a bad one."""
+    if weights is None or not weights.strip():
+        return None
+    weights = weights.strip()
+    if len(weights) > MAX_WEIGHTS_LENGTH or any(ord(c) < 32 for c in weights):
+        raise BadRequest(
+            "weights must be one line, a local path or a URL, at most "
+            f"{MAX_WEIGHTS_LENGTH} characters."
+        )
+    return weights
+
+
+def _record_weights(source: Path, weights: str) -> str:
+    target = source / WEIGHTS_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"weights": weights}) + "\n")
+    return bundle_digest(source)
+
+
+def recorded_weights(source: Path) -> str | None:
+    """The weights a version was pushed with (see `push_version`), or None."""
+    try:
+        value = json.loads((source / WEIGHTS_FILE).read_text()).get("weights")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 def _version_values(platform: Platform, built: BuiltVersion, logs: str) -> dict[str, Any]:
+    weights = recorded_weights(built.source_dir)
+    environment = dict(built.environment)
+    config = dict(built.config)
+    if weights is not None:
+        environment["COG_WEIGHTS"] = weights  # coglet hands it to setup(weights)
+        config["weights"] = weights
     return dict(
         status="ready",
         openapi_schema=built.openapi_schema,
@@ -122,8 +180,8 @@ def _version_values(platform: Platform, built: BuiltVersion, logs: str) -> dict[
         train_ref=built.train_ref,
         concurrency=built.concurrency,
         gpu=built.gpu,
-        environment=built.environment,
-        config=built.config,
+        environment=environment,
+        config=config,
         source_dir=str(built.source_dir.relative_to(platform.data_dir)),
         venv_dir=str(built.venv_dir),
         build_logs=logs[-200_000:],
@@ -146,8 +204,9 @@ async def import_directory(
     *,
     visibility: str = "public",
     description: str | None = None,
+    weights: str | None = None,
 ) -> dict[str, Any]:
-    """Register a Cog directory on this platform directly (built-ins, `models import`)."""
+    """Register a Cog directory on this platform directly (built-ins, tests)."""
     from modelyard.builder import pack_bundle
     from modelyard.services.models import CreateModel, create_model
 
@@ -160,4 +219,4 @@ async def import_directory(
             CreateModel(owner=owner, name=name, visibility=visibility, description=description),
         )
     bundle = await asyncio.to_thread(pack_bundle, directory)
-    return await push_version(platform, account, owner, name, bundle, log)
+    return await push_version(platform, account, owner, name, bundle, log, weights=weights)
