@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelyard.core.timeutil import parse_duration
+
 
 class Settings(BaseSettings):
     """Every knob of a modelyard process; the CLI builds it once and passes it down."""
@@ -36,6 +38,14 @@ class Settings(BaseSettings):
     log_level: str = "info"
     hardware: str = ""
     extra_env: dict[str, str] = Field(default_factory=dict)
+    # Accounts and billing (issue 5).
+    billing: str = "metering"  # metering (record, never refuse) | credit (402 when used up)
+    starting_credit: float = 5.0  # dollars each account starts with in credit mode
+    prices: Path | None = None  # YAML/JSON file of `sku: dollars per second` over the defaults
+    rate_limit_create: str = "600/min"  # per token, prediction creates
+    rate_limit_other: str = "3000/min"  # per token, every other authenticated request
+    redis_url: str | None = None  # cluster mode: Redis for rate limits shared by replicas
+    retention: str | None = None  # e.g. 1h: remove API predictions' data after this long
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -43,8 +53,22 @@ class Settings(BaseSettings):
             raise ValueError("--tls-cert and --tls-key must be given together")
         if self.idle_timeout < 0:
             raise ValueError("--idle-timeout must not be negative")
+        if self.billing not in ("metering", "credit"):
+            raise ValueError("--billing must be `metering` or `credit`")
+        if self.starting_credit < 0:
+            raise ValueError("--starting-credit must not be negative")
+        from modelyard.accounts.ratelimits import parse_rate
+
+        for name in ("rate_limit_create", "rate_limit_other"):
+            parse_rate(getattr(self, name))  # raises ValueError saying what to write
+        if self.retention is not None:
+            parse_duration(self.retention)
         self.data_dir = self.data_dir.expanduser().resolve()
         return self
+
+    @property
+    def retention_seconds(self) -> float | None:
+        return parse_duration(self.retention) if self.retention else None
 
     @property
     def db_url(self) -> str:

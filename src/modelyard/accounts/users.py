@@ -1,13 +1,15 @@
-"""Creating accounts and tokens, and resolving a token to its account."""
+"""Accounts (users and organizations) and resolving a token to the account it acts for."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from modelyard.accounts.tokens import display_prefix, hash_token, new_token
+from modelyard.accounts.tokens import hash_token
 from modelyard.core.errors import BadRequest, Conflict, NotFound
 from modelyard.core.timeutil import utcnow
 from modelyard.store import Conn
@@ -17,12 +19,16 @@ from modelyard.webhooks.signing import generate_secret
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 LAST_USED_EVERY = 60.0
-CACHE_SECONDS = 10.0
+# How long a token's account (and its memberships) is trusted without reading the database:
+# the bound on how late a revocation made elsewhere (the CLI, another replica) takes effect.
+CACHE_SECONDS = 5.0
+CACHE_MAX = 10_000
+ACCOUNT_TYPES = ("user", "organization")
 
 
 @dataclass(frozen=True)
 class Account:
-    """The caller: who a token belongs to."""
+    """The caller: who a token belongs to, and the organizations it acts for."""
 
     id: int
     username: str
@@ -30,9 +36,13 @@ class Account:
     type: str
     webhook_secret: str
     token_id: int | None = None
+    # (id, username) of each organization this user is a member of.
+    organizations: tuple[tuple[int, str], ...] = ()
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Account:
+    def from_row(
+        cls, row: dict[str, Any], organizations: tuple[tuple[int, str], ...] = ()
+    ) -> Account:
         return cls(
             id=row["id"],
             username=row["username"],
@@ -40,16 +50,60 @@ class Account:
             type=row["type"],
             webhook_secret=row["webhook_secret"],
             token_id=row.get("token_id"),
+            organizations=organizations,
         )
+
+    @property
+    def owners(self) -> tuple[str, ...]:
+        """Owner names this account acts for: itself and its organizations."""
+        return (self.username, *(name for _, name in self.organizations))
+
+    @property
+    def account_ids(self) -> tuple[int, ...]:
+        """Account ids whose predictions and files this account sees."""
+        return (self.id, *(oid for oid, _ in self.organizations))
+
+    def acts_for(self, owner: str) -> bool:
+        """True for its own name and the organizations it belongs to."""
+        return owner == self.username or any(name == owner for _, name in self.organizations)
+
+    def sees(self, account_id: int) -> bool:
+        """True when a resource of `account_id` belongs to this account or one of its orgs."""
+        return account_id == self.id or any(oid == account_id for oid, _ in self.organizations)
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash, `scrypt$<salt hex>$<hash hex>`."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _, salt, digest = stored.split("$", 2)
+    computed = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
+    return secrets.compare_digest(computed.hex(), digest)
 
 
 async def create_account(
-    conn: Conn, username: str, *, type: str = "user", name: str | None = None
+    conn: Conn,
+    username: str,
+    *,
+    type: str = "user",
+    name: str | None = None,
+    password: str | None = None,
 ) -> Account:
-    if not USERNAME.match(username):
+    """A new user or organization. Raises BadRequest for a bad name, Conflict if it exists."""
+    if not isinstance(username, str) or not USERNAME.match(username):
         raise BadRequest(
             "A username must be lowercase letters, digits, '-' or '_' (at most 63 characters)."
         )
+    if type not in ACCOUNT_TYPES:
+        raise BadRequest("An account's type is `user` or `organization`.")
+    if password is not None and len(password) < 8:
+        raise BadRequest("A password must be at least 8 characters long.")
     if await store.find_account(conn, username):
         raise Conflict(f"The account '{username}' already exists.")
     row = await store.create_account(
@@ -59,29 +113,25 @@ async def create_account(
         type=type,
         webhook_secret=generate_secret(),
         created_at=utcnow(),
+        password_hash=hash_password(password) if password else None,
     )
     return Account.from_row(row)
 
 
 async def get_account(conn: Conn, username: str) -> Account:
+    """The account named `username`, with its organizations; raises NotFound."""
     row = await store.find_account(conn, username)
     if row is None:
         raise NotFound(f"There is no account named '{username}'.")
-    return Account.from_row(row)
+    return await _with_organizations(conn, row)
 
 
-async def create_token(conn: Conn, account: Account, name: str | None = None) -> str:
-    """A new token for `account`; the clear text is returned once and never stored."""
-    token = new_token()
-    await store.create_token(
-        conn,
-        account_id=account.id,
-        token_hash=hash_token(token),
-        prefix=display_prefix(token),
-        name=name,
-        created_at=utcnow(),
-    )
-    return token
+async def _with_organizations(conn: Conn, row: dict[str, Any]) -> Account:
+    orgs: tuple[tuple[int, str], ...] = ()
+    if row["type"] == "user":
+        rows = await store.organizations_of(conn, row["id"])
+        orgs = tuple((o["id"], o["username"]) for o in rows)
+    return Account.from_row(row, orgs)
 
 
 class TokenAuthenticator:
@@ -101,7 +151,9 @@ class TokenAuthenticator:
         else:
             async with self.db.connect() as conn:
                 row = await store.find_token_account(conn, digest)
-            account = Account.from_row(row) if row else None
+                account = await _with_organizations(conn, row) if row else None
+            if len(self._cache) >= CACHE_MAX:
+                self._cache.clear()
             self._cache[digest] = (now, account)
         if account and account.token_id is not None:
             if now - self._touched.get(account.token_id, -LAST_USED_EVERY) >= LAST_USED_EVERY:
@@ -111,4 +163,5 @@ class TokenAuthenticator:
         return account
 
     def forget(self) -> None:
+        """Drop every cached token (a revocation or a membership change in this process)."""
         self._cache.clear()

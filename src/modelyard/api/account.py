@@ -18,6 +18,7 @@ async def get_account(account: CurrentAccount) -> Response:
         type="organization" if account.type == "organization" else "user",
         username=account.username,
         name=account.name,
+        organizations=[name for _, name in account.organizations],
     )
     return json_response(shape.to_json())
 

@@ -8,7 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelyard import __version__
-from modelyard.api import account, deliveries, files, models, predictions, problems, streams
+from modelyard.api import (
+    account,
+    accounts,
+    billing,
+    deliveries,
+    files,
+    models,
+    predictions,
+    problems,
+    streams,
+)
+from modelyard.api.ratelimits import RateLimitHeaders
 from modelyard.services.platform import Platform
 
 
@@ -37,6 +48,9 @@ def create_app(
     )
     app.state.platform = platform
     problems.install(app)
+    app.add_middleware(RateLimitHeaders)
     for module in (predictions, models, files, account, streams, deliveries):
+        app.include_router(module.router)
+    for module in (accounts, billing):  # issue 5: accounts and billing extensions
         app.include_router(module.router)
     return app

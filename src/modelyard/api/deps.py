@@ -10,9 +10,11 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from modelyard.accounts import Account, parse_authorization
-from modelyard.core.errors import BadRequest, InvalidInput, Unauthenticated
+from modelyard.core.errors import BadRequest, InvalidInput, RateLimited, Unauthenticated
 from modelyard.services.platform import Platform
 from modelyard.services.urls import Urls
+
+CREATE_PATHS = ("/predictions", "/trainings")
 
 
 def get_platform(request: Request) -> Platform:
@@ -30,7 +32,28 @@ async def get_account(request: Request, platform: PlatformDep) -> Account:
     if account is None:
         raise Unauthenticated()
     request.state.account = account
+    await check_rate_limit(request, platform, account)
     return account
+
+
+async def check_rate_limit(request: Request, platform: Platform, account: Account) -> None:
+    """Take one request from the token's bucket (creates and the rest apart); 429 when empty.
+
+    The decision goes to `request.state.ratelimit`, which `ratelimits.RateLimitHeaders` turns
+    into `ratelimit-remaining` / `ratelimit-reset` headers on the response.
+    """
+    create = request.method == "POST" and request.url.path.endswith(CREATE_PATHS)
+    limit = platform.rate_limits[0 if create else 1]
+    key = f"{'create' if create else 'other'}:{account.token_id}"
+    decision = await platform.rate_limiter.hit(key, limit)
+    request.state.ratelimit = decision
+    if not decision.allowed:
+        seconds = decision.retry_after
+        raise RateLimited(
+            f"Request was throttled. Expected available in {seconds} "
+            f"second{'s' if seconds != 1 else ''}.",
+            headers={"Retry-After": str(seconds)},
+        )
 
 
 CurrentAccount = Annotated[Account, Depends(get_account)]

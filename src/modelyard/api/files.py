@@ -120,7 +120,7 @@ async def download_file(file_id: str, request: Request, platform: PlatformDep) -
         raise NotFound("File not found")
     token = parse_authorization(request.headers.get("authorization"))
     account = await platform.authenticator.authenticate(token) if token else None
-    if account is None or account.id != row["account_id"]:
+    if account is None or not account.sees(row["account_id"]):
         params = request.query_params
         owner, sig = params.get("owner", ""), params.get("signature", "")
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelyard.cli import models, push, run, serve, tokens
+from modelyard.cli import billing, models, push, run, serve, tokens, users
 
 app = typer.Typer(
     help="modelyard: a self-hostable Replicate that runs Cog models.",
@@ -15,6 +15,10 @@ app.command("serve")(serve.serve)
 app.command("push")(push.push)
 app.command("run")(run.run)
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(users.users, name="users")
+app.add_typer(users.orgs, name="orgs")
+app.add_typer(billing.credit, name="credit")
+app.command("usage")(billing.usage)
 app.add_typer(models.app, name="models")
 
 

@@ -51,6 +51,24 @@ def serve(
     no_builtins: bool = typer.Option(
         False, "--no-builtins", help="Do not register the built-in models."
     ),
+    billing: str = typer.Option(
+        None, help="metering (record only) or credit (402 when used up) [default metering]."
+    ),
+    starting_credit: float = typer.Option(
+        None, help="Dollars each account starts with in credit mode [default 5]."
+    ),
+    prices: Path = typer.Option(
+        None, help="YAML/JSON file of hardware prices, sku: $/s [MODELYARD_PRICES]."
+    ),
+    rate_limit_create: str = typer.Option(
+        None, help="Prediction creates per token, e.g. 600/min [MODELYARD_RATE_LIMIT_CREATE]."
+    ),
+    rate_limit_other: str = typer.Option(
+        None, help="Other requests per token, e.g. 3000/min [MODELYARD_RATE_LIMIT_OTHER]."
+    ),
+    retention: str = typer.Option(
+        None, help="Remove API predictions' data after this long, e.g. 1h [default: keep]."
+    ),
 ) -> None:
     """Start the platform: API, queue and model instances, in this process."""
     given = {
@@ -66,6 +84,12 @@ def serve(
             tls_key=tls_key,
             allow_private_networks=allow_private_networks,
             hardware=hardware,
+            billing=billing,
+            starting_credit=starting_credit,
+            prices=prices,
+            rate_limit_create=rate_limit_create,
+            rate_limit_other=rate_limit_other,
+            retention=retention,
         ).items()
         if v is not None
     }
@@ -88,7 +112,11 @@ def run_server(settings: Settings) -> None:
     )
     for noisy in ("httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    platform = Platform(settings)
+    try:
+        platform = Platform(settings)
+    except ValueError as exc:  # e.g. a prices file that cannot be read
+        console.print(f"[bold red]Error:[/] {exc}")
+        raise typer.Exit(2) from exc
 
     async def on_ready(p: Platform) -> None:
         if p.first_token:

@@ -47,11 +47,12 @@ class Prediction(_Shape):
     webhook_events_filter: list[str] | None = None
     # Extensions the official clients ignore.
     instance_id: str | None = None
+    cost_usd: float | None = None  # predict_time × the hardware's price, once finished
 
     def to_json(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude={"urls"})
         data["urls"] = self.urls.to_json()
-        for key in ("deployment", "webhook", "webhook_events_filter", "instance_id"):
+        for key in ("deployment", "webhook", "webhook_events_filter", "instance_id", "cost_usd"):
             if data[key] is None:
                 del data[key]
         return data
@@ -94,6 +95,8 @@ class Account(_Shape):
     name: str
     github_url: str | None = None
     avatar_url: str | None = None
+    # Extension: the organizations a user belongs to (and acts for).
+    organizations: list[str] = Field(default_factory=list)
 
 
 class Hardware(_Shape):

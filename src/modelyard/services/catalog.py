@@ -32,6 +32,7 @@ class VersionInfo:
     visibility: str
     row: dict[str, Any] = field(repr=False)
     schema: InputSchema = field(repr=False)
+    hardware: str = "cpu"  # the model's hardware SKU: what its predictions are billed at
 
     @property
     def model(self) -> str:
@@ -56,7 +57,8 @@ class VersionInfo:
 
 
 def can_see(account: Account | None, owner: str, visibility: str) -> bool:
-    return visibility == "public" or (account is not None and account.username == owner)
+    """Public models are everyone's; private ones their owner's and its organizations' members'."""
+    return visibility == "public" or (account is not None and account.acts_for(owner))
 
 
 class Catalog:
@@ -78,7 +80,11 @@ class Catalog:
 
     def _info(self, version: dict[str, Any], model: dict[str, Any]) -> VersionInfo:
         cached = self._by_pk.get(version["pk"])
-        if cached is not None and cached.visibility == model["visibility"]:
+        if (
+            cached is not None
+            and cached.visibility == model["visibility"]
+            and cached.hardware == model["hardware"]
+        ):
             return cached
         info = VersionInfo(
             pk=version["pk"],
@@ -89,6 +95,7 @@ class Catalog:
             visibility=model["visibility"],
             row=version,
             schema=InputSchema.from_openapi(version.get("openapi_schema") or {}),
+            hardware=model.get("hardware") or "cpu",
         )
         self._by_pk[info.pk] = info
         return info

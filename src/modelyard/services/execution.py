@@ -22,6 +22,7 @@ from modelyard.events import DONE, ERROR, LOGS, OUTPUT
 from modelyard.runtime.instance import Done, InstanceSpec, Log, Output
 from modelyard.runtime.scheduler import Job
 from modelyard.services.urls import FILE_MARKER, file_marker
+from modelyard.store import billing as billing_store
 from modelyard.store import predictions as store
 
 if TYPE_CHECKING:
@@ -91,6 +92,8 @@ class Execution:
             job_input = await self.platform.inputs.for_model(
                 prediction_id, row["input"], info.schema, row["account_id"]
             )
+            # Secret inputs are stored redacted: the instance alone gets the real values.
+            job_input = self.platform.secret_inputs.reveal(job_input, row.get("secret_input"))
         except ModelyardError as exc:
             from modelyard.services.predictions import finish_unstarted
 
@@ -104,6 +107,8 @@ class Execution:
         iterator, row = self._prepared.pop(prediction_id)
         transition(Status.STARTING, Status.PROCESSING)
         values = dict(status=Status.PROCESSING.value, started_at=now, instance_id=instance_id)
+        if row.get("secret_input"):
+            values["secret_input"] = None  # handed to its instance: the sealed secrets go
         async with self.platform.db.begin() as conn:
             if not await store.update_if_status(
                 conn, prediction_id, Status.STARTING.value, **values
@@ -216,6 +221,7 @@ class Execution:
         metrics = {k: v for k, v in metrics.items() if k != "predict_time"}
         metrics["predict_time"] = round((now - live.started_at).total_seconds(), 6)
         metrics["total_time"] = round((now - live.created_at).total_seconds(), 6)
+        charge = self.platform.meter.prediction_entry(live.row, metrics["predict_time"])
         values = dict(
             status=status.value,
             output=output,
@@ -223,10 +229,12 @@ class Execution:
             error=error,
             metrics=metrics,
             completed_at=now,
+            cost_usd=charge["usd"],
         )
         # The terminal write must land even if the caller is cancelled meanwhile.
-        if not await asyncio.shield(self._write_terminal(prediction_id, values)):
+        if not await asyncio.shield(self._write_terminal(prediction_id, values, charge)):
             return
+        self.platform.meter.recorded(charge)
         self.final_rows[prediction_id] = {**live.row, **values}
         while len(self.final_rows) > FINAL_ROWS_KEPT:
             self.final_rows.popitem(last=False)
@@ -240,11 +248,27 @@ class Execution:
             "prediction %s %s in %.3fs", prediction_id, status.value, metrics["predict_time"]
         )
 
-    async def _write_terminal(self, prediction_id: str, values: dict[str, Any]) -> bool:
+    async def _write_terminal(
+        self, prediction_id: str, values: dict[str, Any], charge: dict[str, Any]
+    ) -> bool:
+        """The terminal state and its ledger entry, in one transaction."""
         async with self.platform.db.begin() as conn:
-            return await store.update_if_status(
+            if not await store.update_if_status(
                 conn, prediction_id, Status.PROCESSING.value, **values
-            )
+            ):
+                return False
+            await billing_store.add_entry(conn, **charge)
+            return True
+
+    # -- instance lifecycle (the scheduler's InstanceHooks) --------------------------------------
+
+    async def on_instance_started(self, pool: Any, instance: Any, seconds: float) -> None:
+        """An instance booted in `seconds`: billed setup time for private models."""
+        await self.platform.instance_billing.started(pool.queue, instance.id, seconds)
+
+    async def on_instance_stopped(self, pool: Any, instance: Any, seconds: float) -> None:
+        """An instance is gone after `seconds` of life: billed idle time for private models."""
+        await self.platform.instance_billing.stopped(pool.queue, instance.id, seconds)
 
     # -- live flushing -------------------------------------------------------------------------
 

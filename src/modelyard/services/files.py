@@ -58,7 +58,7 @@ async def create_file(
 async def get_file(platform: Platform, account: Account, file_id: str) -> dict[str, Any]:
     async with platform.db.connect() as conn:
         row = await store.find_file(conn, file_id)
-    if row is None or row["account_id"] != account.id:
+    if row is None or not account.sees(row["account_id"]):
         raise NotFound("File not found")
     return row
 
@@ -77,7 +77,7 @@ async def list_files(
     before = decode_cursor(cursor) if cursor else None
     async with platform.db.connect() as conn:
         rows = await store.list_files(
-            conn, account_id=account.id, before=before, limit=PAGE_SIZE + 1
+            conn, account_ids=list(account.account_ids), before=before, limit=PAGE_SIZE + 1
         )
     next_cursor = encode_cursor(rows[PAGE_SIZE - 1]) if len(rows) > PAGE_SIZE else None
     return rows[:PAGE_SIZE], next_cursor

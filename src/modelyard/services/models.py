@@ -40,9 +40,10 @@ class CreateModel(BaseModel):
 
 
 async def create_model(platform: Platform, account: Account, body: CreateModel) -> dict[str, Any]:
-    if body.owner != account.username:
+    if not account.acts_for(body.owner):
         raise BadRequest(
-            f"You can only create models under your own account ('{account.username}')."
+            f"You can only create models under your own account ('{account.username}') or an "
+            "organization you belong to."
         )
     if not NAME.match(body.name):
         raise BadRequest(
@@ -65,7 +66,7 @@ async def get_model(
 async def delete_model(platform: Platform, account: Account, owner: str, name: str) -> None:
     async with platform.db.begin() as conn:
         model = await platform.catalog.model(conn, account, owner, name)
-        if model["owner"] != account.username:
+        if not account.acts_for(model["owner"]):
             raise NotFound(f"The model {owner}/{name} does not exist.")
         if await store.list_versions(conn, model["id"], status=None, after_pk=None, limit=1):
             raise Conflict(
@@ -78,7 +79,7 @@ async def list_models(
     platform: Platform, account: Account | None, *, cursor: str | None, query: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
     after = _decode_int(cursor) if cursor else None
-    visible = [account.username] if account else []
+    visible = list(account.owners) if account else []
     async with platform.db.connect() as conn:
         rows = await store.list_models(
             conn, visible_to=visible, after_id=after, limit=PAGE_SIZE + 1, query=query
@@ -116,7 +117,7 @@ async def delete_version(
     async with platform.db.begin() as conn:
         model = await platform.catalog.model(conn, account, owner, name)
         version = await store.find_version(conn, model["id"], version_id)
-        if version is None or model["owner"] != account.username:
+        if version is None or not account.acts_for(model["owner"]):
             raise NotFound(f"The version {version_id} of {owner}/{name} does not exist.")
         if await store.count_version_predictions(conn, version["pk"]):
             raise Conflict("This version has predictions and cannot be deleted.")

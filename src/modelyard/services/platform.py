@@ -14,7 +14,10 @@ from modelyard.accounts import (
     create_account,
     create_token,
     get_account,
+    make_rate_limiter,
+    parse_rate,
 )
+from modelyard.billing import Meter, load_prices
 from modelyard.core.errors import NotFound
 from modelyard.core.states import Status
 from modelyard.events import LocalEventBus
@@ -24,9 +27,12 @@ from modelyard.runtime._processes import kill_orphans
 from modelyard.runtime.hardware import HardwareSku, inventory
 from modelyard.runtime.instance import Instance, InstanceSpec
 from modelyard.runtime.scheduler import Scheduler
+from modelyard.services.billing import InstanceBilling
 from modelyard.services.catalog import Catalog
 from modelyard.services.execution import Execution
 from modelyard.services.inputs import InputResolver
+from modelyard.services.retention import Retention
+from modelyard.services.secrets import SecretInputs
 from modelyard.services.urls import Urls
 from modelyard.services.webhooks import WebhookNotifier
 from modelyard.settings import Settings
@@ -68,6 +74,22 @@ class Platform:
             prediction_timeout=settings.prediction_timeout,
             pid_dir=self.data_dir / "instances",
         )
+        # Accounts and billing (issue 5).
+        self.scheduler.hooks = self.execution
+        self.meter = Meter(
+            self.db,
+            load_prices(settings.prices),
+            mode=settings.billing,
+            starting_credit=settings.starting_credit,
+        )
+        self.instance_billing = InstanceBilling(self)
+        self.secret_inputs = SecretInputs(lambda: self.secret)
+        self.rate_limits = (
+            parse_rate(settings.rate_limit_create),
+            parse_rate(settings.rate_limit_other),
+        )
+        self.rate_limiter = make_rate_limiter(settings.redis_url)
+        self.retention = Retention(self, settings.retention_seconds)
         self._tasks: list[asyncio.Task[None]] = []
         self.build_locks: dict[str, asyncio.Lock] = {}
         self.first_token: str | None = None
@@ -122,6 +144,8 @@ class Platform:
         await self._recover()
         self._tasks.append(asyncio.ensure_future(self.scheduler.run()))
         self._tasks.append(asyncio.ensure_future(self.webhooks.sender.run()))
+        if self.retention.period is not None:
+            self._tasks.append(asyncio.ensure_future(self.retention.run()))
 
     async def stop(self) -> None:
         await self.scheduler.shutdown(grace=5.0)
@@ -129,6 +153,7 @@ class Platform:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.webhooks.close()
+        await self.rate_limiter.close()
         await self.db.close()
 
     def _load_secret(self) -> bytes:

@@ -58,11 +58,20 @@ async def create_prediction(
     *,
     source: str = "api",
     deployment: str | None = None,
+    hardware: str | None = None,
 ) -> Created:
-    """Validate, persist as `starting`, enqueue; bad input raises before anything is stored."""
+    """Validate, persist as `starting`, enqueue; bad input raises before anything is stored.
+
+    `hardware` (a deployment's) overrides the model's for billing. Raises BillingRequired (402)
+    in credit mode once the caller's credit is used up.
+    """
+    await platform.meter.ensure_can_run(account.id)
     cleaned = version.schema.clean(body.input)
     await platform.inputs.check(cleaned, version.schema, account.id)
     events_filter = await platform.webhooks.check_request(body)
+    sealed = None
+    if version.schema.secret_fields:
+        cleaned, sealed = platform.secret_inputs.seal(cleaned, version.schema.secret_fields)
     prediction_id = ids.new_prediction_id()
     now = utcnow()
     row: dict[str, Any] = dict(
@@ -88,6 +97,9 @@ async def create_prediction(
         started_at=None,
         completed_at=None,
         instance_id=None,
+        hardware=hardware or version.hardware,
+        cost_usd=None,
+        secret_input=sealed,
     )
     async with platform.db.begin() as conn:
         await store.create_prediction(conn, **row)
@@ -107,7 +119,7 @@ async def final_prediction(
 ) -> dict[str, Any]:
     """A prediction that has just finished: from memory when this process finished it."""
     row = platform.execution.final_rows.get(prediction_id)
-    if row is not None and row["account_id"] == account.id:
+    if row is not None and account.sees(row["account_id"]):
         return row
     return await get_prediction(platform, account, prediction_id)
 
@@ -117,7 +129,7 @@ async def get_prediction(
 ) -> dict[str, Any]:
     async with platform.db.connect() as conn:
         row = await store.find_prediction(conn, prediction_id)
-    if row is None or row["account_id"] != account.id:
+    if row is None or not account.sees(row["account_id"]):
         raise NotFound("The requested prediction was not found.")
     return row
 
@@ -155,7 +167,12 @@ async def finish_unstarted(
     transition(Status.STARTING, status)
     now = utcnow()
     values: dict[str, Any] = dict(
-        status=status.value, error=error, completed_at=now, metrics={"predict_time": 0.0}
+        status=status.value,
+        error=error,
+        completed_at=now,
+        metrics={"predict_time": 0.0},
+        cost_usd=0.0,
+        secret_input=None,
     )
     if logs is not None:
         values["logs"] = logs
@@ -229,7 +246,7 @@ async def list_predictions(
     async with platform.db.connect() as conn:
         rows = await store.list_predictions(
             conn,
-            account_id=account.id,
+            account_ids=list(account.account_ids),
             before=before,
             limit=PAGE_SIZE + 1,
             created_after=created_after,
@@ -275,4 +292,5 @@ def render_prediction(
         webhook=row["webhook"],
         webhook_events_filter=row["webhook_events_filter"],
         instance_id=row.get("instance_id"),
+        cost_usd=row.get("cost_usd"),
     ).to_json()

@@ -48,6 +48,9 @@ async def stream_events(
 ) -> AsyncIterator[tuple[str, str, int, float]]:
     """(event name, data, sequence, timestamp) in Replicate's SSE vocabulary, ending with done."""
     prediction_id = row["id"]
+    if row.get("data_removed"):  # retention removed its output and logs: only the end is left
+        yield "done", _done_payload(row["status"]), 0, time.time()
+        return
     if platform.bus.has_history(prediction_id):
         async for event in platform.bus.subscribe(prediction_id):
             if event.kind == OUTPUT:

@@ -53,7 +53,7 @@ async def push_version(
     weights = check_weights(weights)
     async with platform.db.connect() as conn:
         model = await platform.catalog.model(conn, account, owner, name)
-    if model["owner"] != account.username:
+    if not account.acts_for(model["owner"]):
         raise NotFound(f"The model {owner}/{name} does not exist.")
     staging = Path(tempfile.mkdtemp(prefix="push-", dir=platform.data_dir / "tmp"))
     try:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from modelyard.store.database import Conn
-from modelyard.store.tables import accounts, tokens
+from modelyard.store.tables import accounts, memberships, tokens
 
 
 async def create_account(
@@ -81,3 +81,70 @@ async def find_token_account(conn: Conn, token_hash: str) -> dict[str, Any] | No
 
 async def touch_token(conn: Conn, token_id: int, when: datetime) -> None:
     await conn.execute(update(tokens).where(tokens.c.id == token_id).values(last_used_at=when))
+
+
+async def list_tokens(conn: Conn, account_id: int) -> list[dict[str, Any]]:
+    """Every token of an account, revoked ones included, oldest first."""
+    query = select(tokens).where(tokens.c.account_id == account_id).order_by(tokens.c.id)
+    return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+
+async def find_token(
+    conn: Conn, *, token_id: int | None = None, token_hash: str | None = None
+) -> dict[str, Any] | None:
+    """A token row by id or by hash, or None."""
+    if token_id is not None:
+        query = select(tokens).where(tokens.c.id == token_id)
+    else:
+        query = select(tokens).where(tokens.c.token_hash == token_hash)
+    row = (await conn.execute(query)).first()
+    return dict(row._mapping) if row else None
+
+
+async def revoke_token(conn: Conn, token_id: int, when: datetime) -> bool:
+    """Revoke a live token; False if it was already revoked."""
+    result = await conn.execute(
+        update(tokens)
+        .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=when)
+    )
+    return bool(result.rowcount)
+
+
+async def add_member(conn: Conn, organization_id: int, user_id: int, when: datetime) -> bool:
+    """Make a user a member of an organization; False if they already were."""
+    query = select(memberships.c.id).where(
+        memberships.c.organization_id == organization_id, memberships.c.user_id == user_id
+    )
+    if (await conn.execute(query)).first() is not None:
+        return False
+    values = dict(organization_id=organization_id, user_id=user_id, created_at=when)
+    await conn.execute(insert(memberships).values(**values))
+    return True
+
+
+async def organizations_of(conn: Conn, user_id: int) -> list[dict[str, Any]]:
+    """The organizations a user belongs to (id and username), by name."""
+    query = (
+        select(accounts.c.id, accounts.c.username)
+        .join(memberships, memberships.c.organization_id == accounts.c.id)
+        .where(memberships.c.user_id == user_id)
+        .order_by(accounts.c.username)
+    )
+    return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+
+async def members_of(conn: Conn, organization_id: int) -> list[dict[str, Any]]:
+    """The users of an organization (id, username, name), by name."""
+    query = (
+        select(accounts.c.id, accounts.c.username, accounts.c.name)
+        .join(memberships, memberships.c.user_id == accounts.c.id)
+        .where(memberships.c.organization_id == organization_id)
+        .order_by(accounts.c.username)
+    )
+    return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+
+async def list_accounts(conn: Conn) -> list[dict[str, Any]]:
+    query = select(accounts.c.id, accounts.c.username, accounts.c.name, accounts.c.type)
+    return [dict(r._mapping) for r in (await conn.execute(query.order_by(accounts.c.id))).all()]

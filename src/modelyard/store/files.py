@@ -25,9 +25,16 @@ async def delete_file(conn: Conn, file_id: str) -> None:
 
 
 async def list_files(
-    conn: Conn, *, account_id: int, before: tuple[datetime, str] | None, limit: int
+    conn: Conn,
+    *,
+    account_id: int | None = None,
+    account_ids: list[int] | None = None,
+    before: tuple[datetime, str] | None,
+    limit: int,
 ) -> list[dict[str, Any]]:
-    stmt = select(files).where(files.c.account_id == account_id)
+    """Newest first, of `account_id` (or any of `account_ids`)."""
+    ids = account_ids if account_ids is not None else [account_id]
+    stmt = select(files).where(files.c.account_id.in_(ids))
     if before is not None:
         ts, fid = before
         stmt = stmt.where(

@@ -53,15 +53,18 @@ async def update_if_status(conn: Conn, prediction_id: str, expected: str, **valu
 async def list_predictions(
     conn: Conn,
     *,
-    account_id: int,
+    account_id: int | None = None,
+    account_ids: list[int] | None = None,
     before: tuple[datetime, str] | None,
     limit: int,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     source: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first; `before` is the (created_at, id) keyset cursor of the previous page."""
-    stmt = select(predictions).where(predictions.c.account_id == account_id)
+    """Newest first, of `account_id` (or any of `account_ids`); `before` is the (created_at, id)
+    keyset cursor of the previous page."""
+    ids = account_ids if account_ids is not None else [account_id]
+    stmt = select(predictions).where(predictions.c.account_id.in_(ids))
     if before is not None:
         ts, pid = before
         stmt = stmt.where(
@@ -83,3 +86,27 @@ async def list_predictions(
 async def list_by_status(conn: Conn, statuses: list[str]) -> list[dict[str, Any]]:
     stmt = select(predictions).where(predictions.c.status.in_(statuses))
     return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
+async def list_expired(conn: Conn, *, completed_before: datetime, limit: int) -> list[str]:
+    """Ids of finished API predictions completed before the cutoff whose data is still kept."""
+    stmt = (
+        select(predictions.c.id)
+        .where(
+            predictions.c.completed_at < completed_before,
+            predictions.c.source == "api",
+            predictions.c.data_removed.is_(False),
+        )
+        .order_by(predictions.c.completed_at)
+        .limit(limit)
+    )
+    return [r[0] for r in (await conn.execute(stmt)).all()]
+
+
+async def remove_data(conn: Conn, prediction_ids: list[str]) -> None:
+    """Blank the input, output and logs of these predictions and mark them `data_removed`."""
+    await conn.execute(
+        update(predictions)
+        .where(predictions.c.id.in_(prediction_ids))
+        .values(input={}, output=None, logs="", secret_input=None, data_removed=True)
+    )

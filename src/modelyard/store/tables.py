@@ -122,6 +122,11 @@ predictions = Table(
     Column("stream_token", String(64)),
     Column("instance_id", String(32)),
     Column("data_removed", Boolean, nullable=False, default=False),
+    # Billing and secrets (migration 0003): the hardware it ran on, what it cost, and the
+    # encrypted values of `Secret` inputs, wiped once the prediction reached its instance.
+    Column("hardware", String(32)),
+    Column("cost_usd", Float),
+    Column("secret_input", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
@@ -176,4 +181,47 @@ webhook_attempts = Table(
     Column("latency_ms", Float),
     Column("error", Text),
     Index("ix_webhook_attempts_prediction", "prediction_id", "id"),
+)
+
+# -- accounts and billing (migration 0003) -----------------------------------------------------
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("organization_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("organization_id", "user_id", name="uq_memberships_organization_user"),
+    Index("ix_memberships_user", "user_id"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # prediction | setup | idle
+    Column("prediction_id", String(32)),
+    Column("model", String(170)),
+    Column("version", String(64)),
+    Column("deployment", String(170)),
+    Column("instance_id", String(32)),
+    Column("hardware", String(32), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("unit_price", Float, nullable=False),
+    Column("usd", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ledger_account_created", "account_id", "created_at"),
+)
+
+credits = Table(
+    "credits",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("usd", Float, nullable=False),
+    Column("note", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_credits_account", "account_id"),
 )

@@ -1,0 +1,17 @@
+"""Billing: hardware prices, metering into the ledger, balances (402) and usage reports."""
+
+from modelyard.billing.meter import MODES, Balance, InstanceTarget, Meter
+from modelyard.billing.prices import DEFAULT_PRICES, PriceTable, load_prices
+from modelyard.billing.usage import GROUPS, summarize
+
+__all__ = [
+    "DEFAULT_PRICES",
+    "GROUPS",
+    "MODES",
+    "Balance",
+    "InstanceTarget",
+    "Meter",
+    "PriceTable",
+    "load_prices",
+    "summarize",
+]
