@@ -63,6 +63,9 @@ class Platform:
             "MODELYARD_PORT": str(self.port),
             "MODELYARD_REGISTER_BUILTIN_MODELS": "0",
             "MODELYARD_LOG_LEVEL": "warning",
+            # Rate limiting stays on (its cost is part of the overhead) but is never hit.
+            "MODELYARD_RATE_LIMIT_CREATE": "100000000/min",
+            "MODELYARD_RATE_LIMIT_OTHER": "100000000/min",
             "MODELYARD_URL": self.url,
         }
         token = subprocess.run(

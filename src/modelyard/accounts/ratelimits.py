@@ -27,7 +27,7 @@ _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
 PRUNE_AT = 50_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RateLimit:
     """`count` requests per `period` seconds, bursts of up to `count`."""
 
@@ -57,7 +57,7 @@ def parse_rate(value: str) -> RateLimit:
     return RateLimit(count=int(match[1]), period=(int(match[2]) if match[2] else 1) * unit)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The answer for one request: allowed or not, and what the response headers say."""
 
