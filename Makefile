@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-unit test-integration check bench clean
+.PHONY: serve test test-unit test-integration test-models check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,13 @@ check: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest tests -q
 
+# The built-in catalog's real models (torch environments, a first build takes minutes).
+test-models: $(STAMP)
+	$(BIN)/python -m pytest tests/models_catalog -m models -q
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.models
 
 clean:
 	rm -rf $(VENV) .venv-stainless .modelyard
