@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     hardware: str = ""
     extra_env: dict[str, str] = Field(default_factory=dict)
+    # Scheduling (issue 6).
+    max_instances: int = 1  # instances per version for predictions outside deployments
+    scale_up_wait: float = 2.0  # seconds the oldest waiting prediction may wait with no boot
+    system_site_packages: bool = False  # version envs see the platform's Python packages
     # Accounts and billing (issue 5).
     billing: str = "metering"  # metering (record, never refuse) | credit (402 when used up)
     starting_credit: float = 5.0  # dollars each account starts with in credit mode
@@ -53,6 +57,8 @@ class Settings(BaseSettings):
             raise ValueError("--tls-cert and --tls-key must be given together")
         if self.idle_timeout < 0:
             raise ValueError("--idle-timeout must not be negative")
+        if self.max_instances < 1:
+            raise ValueError("--max-instances must be at least 1")
         if self.billing not in ("metering", "credit"):
             raise ValueError("--billing must be `metering` or `credit`")
         if self.starting_credit < 0:

@@ -13,7 +13,9 @@ from modelyard.api import (
     accounts,
     billing,
     deliveries,
+    deployments,
     files,
+    instances,
     models,
     predictions,
     problems,
@@ -52,5 +54,7 @@ def create_app(
     for module in (predictions, models, files, account, streams, deliveries):
         app.include_router(module.router)
     for module in (accounts, billing):  # issue 5: accounts and billing extensions
+        app.include_router(module.router)
+    for module in (deployments, instances):  # issue 6: deployments, instances
         app.include_router(module.router)
     return app

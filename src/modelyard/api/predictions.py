@@ -51,11 +51,13 @@ async def create_and_respond(
     body: service.CreatePrediction,
     *,
     deployment: str | None = None,
+    queue: str | None = None,
+    hardware: str | None = None,
 ) -> Response:
     started = time.monotonic()
     wait = parse_prefer(request.headers.get("prefer"))
     created = await service.create_prediction(
-        platform, account, version, body, deployment=deployment
+        platform, account, version, body, deployment=deployment, queue=queue, hardware=hardware
     )
     row = created.row
     headers: dict[str, str] = {}

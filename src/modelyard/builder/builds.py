@@ -61,6 +61,7 @@ async def build_version(
     log: Callable[[str], None],
     pip: UvPipArgs | None = None,
     python_downloads: bool = True,
+    system_site_packages: bool = False,
 ) -> BuiltVersion:
     """Build the version for an already-extracted model directory.
 
@@ -68,7 +69,8 @@ async def build_version(
     comes from (or goes into) the cache under `envs_dir`; the schema is written to
     `<source_dir>/.cog/openapi_schema.json`. `log` receives progress lines as they happen;
     `pip` overrides the host's pip configuration and `python_downloads=False` forbids
-    `uv python install`. Raises `BuildError` with a detail that says what to fix.
+    `uv python install`; `system_site_packages` lets the environment use the platform's own
+    Python packages (see `build_env_sync`). Raises `BuildError` with a detail that says what to fix.
 
     Example::
 
@@ -86,6 +88,7 @@ async def build_version(
         log=log,
         pip=pip,
         python_downloads=python_downloads,
+        system_site_packages=system_site_packages,
     )
     result = await generate_schema(source_dir, env.python_executable, config, log=log)
     concurrency = config.concurrency_max or result.concurrency_max or 1

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ MARKER = "modelyard-env.json"
 _KEY_FORMAT = 1
 INSTALL_TIMEOUT_S = 3600.0
 _SYSTEM_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.\-:~]*$")
+SYSTEM_SITE_PTH = "_modelyard_system_site.pth"
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,34 @@ def check_system_packages(packages: tuple[str, ...]) -> None:
         )
 
 
-def env_key(config: CogConfig, model_dir: Path, interpreter: Interpreter, pip: UvPipArgs) -> str:
+def platform_site_dirs() -> list[str]:
+    """The site-packages folders of the Python running the platform (where torch may live)."""
+    seen: list[str] = []
+    for entry in sys.path:
+        if Path(entry).name in ("site-packages", "dist-packages") and os.path.isdir(entry):
+            if entry not in seen:
+                seen.append(entry)
+    return seen
+
+
+def shared_site_dirs(interpreter: Interpreter) -> list[str]:
+    """What a `system_site_packages` environment sees of the platform's own packages.
+
+    Only an environment on the platform's own Python minor version can use them (compiled
+    packages such as torch are built for one); others get none.
+    """
+    if interpreter.minor != "{}.{}".format(*sys.version_info[:2]):
+        return []
+    return platform_site_dirs()
+
+
+def env_key(
+    config: CogConfig,
+    model_dir: Path,
+    interpreter: Interpreter,
+    pip: UvPipArgs,
+    system_site_packages: bool = False,
+) -> str:
     """Cache key: sha256 over everything that decides what the environment contains."""
     material = {
         "format": _KEY_FORMAT,
@@ -83,6 +112,8 @@ def env_key(config: CogConfig, model_dir: Path, interpreter: Interpreter, pip: U
         "pip_args": list(pip.args),
         "constraints": _constraint_hashes(pip),
     }
+    if system_site_packages:  # absent otherwise, so existing keys stay the same
+        material["system_site"] = shared_site_dirs(interpreter) or ["base"]
     encoded = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()
 
@@ -95,6 +126,7 @@ async def build_env(
     log: LogFn,
     pip: UvPipArgs | None = None,
     python_downloads: bool = True,
+    system_site_packages: bool = False,
 ) -> VersionEnv:
     """Async form of `build_env_sync`: runs in a worker thread, `log` is called on the loop."""
 
@@ -109,6 +141,7 @@ async def build_env(
         log=log_on_loop,
         pip=pip,
         python_downloads=python_downloads,
+        system_site_packages=system_site_packages,
     )
     return await anyio.to_thread.run_sync(work)
 
@@ -121,6 +154,7 @@ def build_env_sync(
     log: LogFn,
     pip: UvPipArgs | None = None,
     python_downloads: bool = True,
+    system_site_packages: bool = False,
 ) -> VersionEnv:
     """Return the environment for `config`, building it unless a complete one is cached.
 
@@ -129,11 +163,16 @@ def build_env_sync(
     exclusive file lock per key makes concurrent builds of one key build it once.
     Raises `BuildError` for missing system packages, requirements uv cannot install and
     failing `build.run` commands, with the output tail in `logs`.
+
+    `system_site_packages` makes the platform's own Python packages visible in the
+    environment instead of installing them (e.g. torch on a GPU machine that reaches no
+    package index): the venv is created with `--system-site-packages`, and a `.pth` file
+    adds the platform's site-packages folders after the environment's own.
     """
     check_system_packages(config.system_packages)
     pip = pip_install_args() if pip is None else pip
     interpreter = find_interpreter(config.python_version, log=log, downloads=python_downloads)
-    key = env_key(config, model_dir, interpreter, pip)
+    key = env_key(config, model_dir, interpreter, pip, system_site_packages)
     final = envs_dir / key
     env = _complete_env(final, key, config, interpreter)
     if env is not None:
@@ -145,7 +184,13 @@ def build_env_sync(
             log(f"Using cached environment {key[:12]} (Python {interpreter.version})")
             return env
         started = time.monotonic()
-        _build(config, model_dir, envs_dir, key, interpreter, pip, log)
+        shared = shared_site_dirs(interpreter) if system_site_packages else None
+        if system_site_packages and not shared:
+            log(
+                f"The platform's packages are for another Python than {interpreter.version}; "
+                "the environment sees the interpreter's own site-packages only"
+            )
+        _build(config, model_dir, envs_dir, key, interpreter, pip, log, shared)
         elapsed = time.monotonic() - started
         _write_marker(final, key, interpreter, elapsed)
         log(f"Built environment {key[:12]} in {elapsed:.1f}s")
@@ -163,6 +208,7 @@ def _build(
     interpreter: Interpreter,
     pip: UvPipArgs,
     log: LogFn,
+    shared: list[str] | None = None,
 ) -> None:
     final = envs_dir / key
     staging = envs_dir / ".tmp"
@@ -175,7 +221,7 @@ def _build(
     temp = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=staging))
     temp.chmod(0o755)
     try:
-        _install(config, model_dir, temp, interpreter, pip, log)
+        _install(config, model_dir, temp, interpreter, pip, log, shared)
         os.rename(temp, final)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
@@ -194,6 +240,7 @@ def _install(
     interpreter: Interpreter,
     pip: UvPipArgs,
     log: LogFn,
+    shared: list[str] | None = None,
 ) -> None:
     uv = uv_bin()
     env = {**os.environ, **pip.env, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
@@ -202,7 +249,11 @@ def _install(
     venv_argv = [uv, "venv", "--no-config", "--relocatable", "--python", interpreter.path, venv]
     if config.build_run:
         venv_argv.append("--seed")  # build.run commands commonly call pip
+    if shared is not None:
+        venv_argv.append("--system-site-packages")
     _check(run_streamed(venv_argv, log=log, env=env), "Creating the virtualenv failed")
+    if shared:
+        _share_site_dirs(venv, shared, log)
     python = venv / "bin" / "python"
     base = [uv, "pip", "install", "--no-config", "--python", python, *pip.args]
     log(f"Installing cog=={COG_VERSION} and coglet=={COGLET_VERSION}")
@@ -233,6 +284,15 @@ def _install(
             f"Installing the model's Python requirements failed: {_uv_reason(result)}",
             logs=result.tail_text(),
         )
+
+
+def _share_site_dirs(venv: Path, dirs: list[str], log: LogFn) -> None:
+    """Append the platform's site-packages folders to the environment's `sys.path`."""
+    site = next((venv / "lib").glob("python*/site-packages"), None)
+    if site is None:
+        raise BuildError("The new virtualenv has no site-packages folder.")
+    (site / SYSTEM_SITE_PTH).write_text("".join(f"{d}\n" for d in dirs))
+    log(f"Sharing the platform's Python packages from {', '.join(dirs)}")
 
 
 def _run_build_commands(config: CogConfig, venv: Path, log: LogFn) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelyard.cli import billing, models, push, run, serve, tokens, users
+from modelyard.cli import billing, deployments, instances, models, push, run, serve, tokens, users
 
 app = typer.Typer(
     help="modelyard: a self-hostable Replicate that runs Cog models.",
@@ -20,6 +20,8 @@ app.add_typer(users.orgs, name="orgs")
 app.add_typer(billing.credit, name="credit")
 app.command("usage")(billing.usage)
 app.add_typer(models.app, name="models")
+app.add_typer(deployments.app, name="deployments")
+app.command("instances")(instances.instances)
 
 
 def main() -> None:

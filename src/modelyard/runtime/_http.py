@@ -67,7 +67,9 @@ class _QuickAckBackend(httpcore.AsyncNetworkBackend):
 
 class _LoopbackTransport(httpx.AsyncHTTPTransport):
     def __init__(self, max_connections: int) -> None:
-        super().__init__(trust_env=False)
+        # Plain HTTP on loopback: no TLS context (loading the CA bundle took 60-300 ms of
+        # every instance start, on the cold-start path).
+        super().__init__(verify=False, trust_env=False)
         # httpx==0.28 builds its httpcore pool privately and takes no network backend.
         self._pool = httpcore.AsyncConnectionPool(
             max_connections=max_connections,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -30,11 +32,28 @@ _GPU_PATTERNS = (
 )
 
 
+_MULTI_GPU = re.compile(r"-(\d+)x$")
+
+
 @dataclass(frozen=True)
 class HardwareSku:
+    """A kind of hardware offered here; GPU SKUs list the device indexes they own."""
+
     sku: str
     name: str
     gpu_indexes: tuple[int, ...] = ()
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.sku != "cpu"
+
+
+def gpus_per_instance(sku: str) -> int:
+    """Whole GPUs one instance of `sku` gets: 0 for cpu, N for `...-Nx` SKUs, else 1."""
+    if sku == "cpu":
+        return 0
+    match = _MULTI_GPU.search(sku)
+    return int(match[1]) if match else 1
 
 
 def sku_for_gpu_name(name: str) -> str:
@@ -87,12 +106,17 @@ def detect_gpus() -> list[str]:
 
 
 def inventory(declared: str = "") -> list[HardwareSku]:
-    """The SKUs to offer: declared inventory wins over detection."""
+    """The SKUs to offer: declared inventory wins over detection.
+
+    Declared GPUs are numbered 0..count-1 in the order given, continuing across SKUs
+    (`gpu-t4=2,gpu-l40s=1` → T4s 0 and 1, the L40S 2), as devices of one machine are.
+    """
     skus = [HardwareSku("cpu", SKU_NAMES["cpu"])]
     if declared:
         start = 0
         for sku, count in parse_inventory(declared).items():
             indexes = tuple(range(start, start + count))
+            start += count
             skus.append(HardwareSku(sku, SKU_NAMES.get(sku, sku), indexes))
         return skus
     by_sku: dict[str, list[int]] = {}
@@ -101,3 +125,50 @@ def inventory(declared: str = "") -> list[HardwareSku]:
     for sku, indexes in by_sku.items():
         skus.append(HardwareSku(sku, SKU_NAMES.get(sku, sku), tuple(indexes)))
     return skus
+
+
+class GpuAllocator:
+    """Hands out whole GPUs: an index is never held by two instances at once.
+
+    `take` returns indexes (lowest first) or None when too few are free; `give_back`
+    returns them once the instance holding them is really gone.
+
+        gpus = GpuAllocator(inventory("gpu-t4=2"))
+        first = gpus.take("gpu-t4", 1)  # (0,)
+        gpus.give_back(first)
+    """
+
+    def __init__(self, skus: Iterable[HardwareSku]) -> None:
+        self._sku_of: dict[int, str] = {}
+        for hardware in skus:
+            for index in hardware.gpu_indexes:
+                self._sku_of[index] = hardware.sku
+        self._taken: set[int] = set()
+
+    def total(self, sku: str) -> int:
+        return sum(1 for s in self._sku_of.values() if s == sku)
+
+    def free(self, sku: str) -> tuple[int, ...]:
+        return tuple(
+            sorted(i for i, s in self._sku_of.items() if s == sku and i not in self._taken)
+        )
+
+    def take(self, sku: str, count: int) -> tuple[int, ...] | None:
+        if count <= 0:
+            return ()
+        free = self.free(sku)
+        if len(free) < count:
+            return None
+        chosen = free[:count]
+        self._taken.update(chosen)
+        return chosen
+
+    def give_back(self, indexes: Iterable[int]) -> None:
+        for index in indexes:
+            if index not in self._taken:
+                logger.error("GPU %d given back but it was not taken", index)
+            self._taken.discard(index)
+
+    @property
+    def taken(self) -> frozenset[int]:
+        return frozenset(self._taken)

@@ -395,6 +395,7 @@ class Instance:
         if self.spec.setup_timeout is not None:
             deadline = began + self.spec.setup_timeout + _BOOT_MARGIN
         delay = 0.001
+        setup_seen = False
         while True:
             if self._exited.is_set():
                 await asyncio.sleep(0.05)  # let the reader catch the last lines
@@ -425,7 +426,12 @@ class Instance:
                         f"The model was not ready after {waited:.0f} s", self._output_tail()
                     )
                 )
-            await _wait_event(self._exited, delay)
+            if self._setup_done.is_set():
+                if not setup_seen:  # READY follows the worker's "Setup complete" by a few ms
+                    setup_seen, delay = True, 0.001
+                await _wait_event(self._exited, delay)
+            else:
+                await _wait_event(self._setup_done, delay)
             delay = min(delay * 2, 0.05)
 
     async def _ready(self, health: dict[str, Any], began: float) -> None:

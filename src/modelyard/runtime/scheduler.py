@@ -1,20 +1,44 @@
-"""The scheduler: leases queued predictions onto model instances, cold-starts and scales to zero."""
+"""The scheduler: runs queued predictions on model instances and scales each queue's instances.
+
+One control loop reconciles every pool (the instances of one queue: a version or a deployment)
+whenever something changes, and at least once a tick:
+
+* dispatch: lease waiting predictions onto free slots (the queue interleaves owners);
+* scale up: boot instances while the queue is deeper than the free slots (booting ones count),
+  or its oldest item has waited longer than `scale_up_wait` with nothing booting, up to
+  `max_instances`; keep `min_instances` warm, replacing instances that die;
+* scale down: stop instances idle longer than `idle_timeout`, down to `min_instances`;
+* drain: an instance of an old configuration (a new release) finishes its predictions, then stops;
+* place: a GPU instance gets whole GPUs from the allocator; when none is free, an idle instance
+  of another queue is evicted (least recently used), else the work waits. A GPU is handed out
+  again only once the instance that held it is gone.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import math
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from modelyard.core.errors import InstanceError
+from modelyard.core.errors import InstanceError, ModelyardError
+from modelyard.queue.base import QueueItem
 from modelyard.queue.local import LocalQueue
+from modelyard.runtime.hardware import GpuAllocator
 from modelyard.runtime.instance import Done, Instance, InstanceSpec
+from modelyard.runtime.pools import InstanceInfo, Member, Pool, PoolConfig, snapshot
 
 logger = logging.getLogger(__name__)
+
+MAX_BOOT_BACKOFF = 60.0
+HEALTH_EVERY = 5.0
 
 
 @dataclass(frozen=True)
@@ -27,9 +51,9 @@ class Job:
 
 
 class JobSink(Protocol):
-    """Where the scheduler reports what happens to jobs (implemented by the services layer)."""
+    """Where the scheduler gets configuration and reports what happens (the services layer)."""
 
-    async def spec_for(self, queue: str) -> InstanceSpec: ...
+    async def config_for(self, queue: str) -> PoolConfig: ...
 
     async def prepare(self, prediction_id: str) -> Job | None: ...
 
@@ -41,43 +65,32 @@ class JobSink(Protocol):
 
     async def abandoned(self, prediction_id: str, error: str, logs: str = "") -> None: ...
 
+    async def instance_changed(self, info: InstanceInfo) -> None:
+        """An instance booted, became ready, failed or stopped (for its boot record)."""
+
+
+class InstanceHooks(Protocol):
+    """Optional observers of instance lifetimes (billing of setup and idle time)."""
+
+    async def on_instance_started(self, pool: Pool, instance: Instance, seconds: float) -> None: ...
+
+    async def on_instance_stopped(self, pool: Pool, instance: Instance, seconds: float) -> None: ...
+
 
 @dataclass
 class _Running:
     job: Job
     instance: Instance
-    task: asyncio.Task[None]
-    cancel_requested: bool = False
-
-
-@dataclass
-class Pool:
-    """The instances of one queue (a version), with their free slots."""
-
-    queue: str
-    spec: InstanceSpec
-    instances: list[Instance] = field(default_factory=list)
-    in_flight: dict[str, int] = field(default_factory=dict)  # instance id -> running jobs
-    last_used: dict[str, float] = field(default_factory=dict)
-    slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
-    max_instances: int = 1
-
-    def free_instance(self) -> Instance | None:
-        for inst in self.instances:
-            if inst.state != "failed" and self.in_flight.get(inst.id, 0) < self.spec.concurrency:
-                return inst
-        return None
 
 
 InstanceFactory = Callable[[InstanceSpec], Instance]
 
 
 class Scheduler:
-    """Runs queued predictions on instances: one dispatcher task per queue with waiting work.
+    """Runs queued predictions on instances and decides how many instances each queue has.
 
-    Cold start: a queue with work and no instance starts one; its predictions stay `starting`
-    while it boots. Scale to zero: an instance idle longer than `idle_timeout` is stopped.
-    A crashed instance is dropped and replaced on the next job.
+    Services call `configure(queue)` when a deployment is created or changed (its warm
+    instances start, an old release drains) and `retire(queue)` when it is deleted.
     """
 
     def __init__(
@@ -89,6 +102,8 @@ class Scheduler:
         idle_timeout: float,
         prediction_timeout: float,
         pid_dir: Path,
+        gpus: GpuAllocator | None = None,
+        scale_up_wait: float = 2.0,
     ) -> None:
         self.queue = queue
         self.sink = sink
@@ -96,23 +111,32 @@ class Scheduler:
         self.idle_timeout = idle_timeout
         self.prediction_timeout = prediction_timeout
         self.pid_dir = pid_dir
+        self.gpus = gpus or GpuAllocator(())
+        self.scale_up_wait = scale_up_wait
+        self.hooks: InstanceHooks | None = None
         self.pools: dict[str, Pool] = {}
         self.running: dict[str, _Running] = {}
-        self._dispatchers: dict[str, asyncio.Task[None]] = {}
+        self._leaving: dict[Member, Pool] = {}  # members being stopped
+        self._freeing: Counter[str] = Counter()  # GPUs, by SKU, of members being stopped
+        self._loading: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._boots: dict[Member, asyncio.Task[Any]] = {}
+        self._wake = queue.any_changed  # an enqueue wakes the loop too
         self._stopping = False
+        self._health_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Watch the queue and keep one dispatcher alive per queue that has work."""
+        """Reconcile every pool whenever something changes, and at least once a tick."""
         while not self._stopping:
-            self.queue.any_changed.clear()
-            for name in self.queue.queues():
-                self._ensure_dispatcher(name)
-            await self._reap_idle()
+            self._wake.clear()
             try:
-                await asyncio.wait_for(self.queue.any_changed.wait(), timeout=self._tick())
+                self._reconcile()
+            except Exception:  # one bad pool must not stop the loop
+                logger.exception("the scheduler failed to reconcile")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._tick())
             except TimeoutError:
                 pass
 
@@ -122,14 +146,43 @@ class Scheduler:
     async def shutdown(self, grace: float = 5.0) -> None:
         """Stop leasing, let running jobs finish for `grace` seconds, then stop every instance."""
         self._stopping = True
-        for task in self._dispatchers.values():
+        jobs = [t for t in self._tasks if not t.done() and t not in self._boots.values()]
+        if self.running and jobs:
+            await asyncio.wait(jobs, timeout=grace)
+        for task in self._boots.values():
             task.cancel()
-        if self.running:
-            await asyncio.wait([r.task for r in self.running.values()], timeout=grace)
+        members = [m for pool in self.pools.values() for m in pool.members]
+        members += list(self._leaving)
+        await asyncio.gather(*(m.instance.stop(grace=1.0) for m in members), return_exceptions=True)
         for pool in self.pools.values():
-            for inst in list(pool.instances):
-                await inst.stop(grace=1.0)
-            pool.instances.clear()
+            pool.members.clear()
+
+    async def configure(self, queue: str) -> None:
+        """(Re)load a queue's configuration: warm instances start, a changed version drains."""
+        config = await self.sink.config_for(queue)
+        pool = self.pools.get(queue)
+        if pool is None:
+            self.pools[queue] = Pool(queue, config)
+        else:
+            if config.replaces(pool.config):
+                for member in pool.members:
+                    if not member.draining:
+                        logger.info("instance %s of %s drains (new release)", member.id, queue)
+                        member.draining = True
+            pool.config = config
+            pool.retired = False
+            pool.boot_failures, pool.retry_at = 0, 0.0
+        self._wake.set()
+
+    def retire(self, queue: str) -> None:
+        """The queue is gone (a deleted deployment): its instances drain and stop."""
+        pool = self.pools.get(queue)
+        if pool is None:
+            return
+        pool.retired = True
+        for member in pool.members:
+            member.draining = True
+        self._wake.set()
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -137,82 +190,283 @@ class Scheduler:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _ensure_dispatcher(self, name: str) -> None:
-        task = self._dispatchers.get(name)
-        if task is None or task.done():
-            self._dispatchers[name] = self._spawn(self._dispatch(name))
+    # -- reconciling -------------------------------------------------------------------------
 
-    # -- dispatch ----------------------------------------------------------------------------
+    def _reconcile(self) -> None:
+        now = time.monotonic()
+        for name in self.queue.queues():
+            if name not in self.pools and name not in self._loading:
+                self._loading.add(name)
+                self._spawn(self._load(name))
+        for pool in list(self.pools.values()):
+            self._reconcile_pool(pool, now)
+        if now >= self._health_at:
+            self._health_at = now + HEALTH_EVERY
+            self._check_health()
 
-    async def _pool(self, name: str) -> Pool:
-        pool = self.pools.get(name)
-        if pool is None:
-            pool = self.pools[name] = Pool(queue=name, spec=await self.sink.spec_for(name))
-        return pool
+    def _reconcile_pool(self, pool: Pool, now: float) -> None:
+        for member in list(pool.members):
+            if member.dead and member.in_flight == 0:
+                self._stop(pool, member, "crashed")
+        depth = self._dispatch(pool)
+        if not self._stopping and not pool.retired:
+            self._scale_up(pool, depth, now)
+        self._scale_down(pool, depth, now)
+        if (
+            not pool.members
+            and not self.queue.depth(pool.queue)
+            and (pool.retired or pool.config.min_instances == 0)
+        ):
+            del self.pools[pool.queue]  # reloaded from the store when work comes again
 
-    async def _dispatch(self, name: str) -> None:
-        try:
-            pool = await self._pool(name)
-        except Exception as exc:  # the version vanished: fail what waits for it
-            await self._fail_waiting(name, f"The version could not be started: {exc}")
-            return
-        while not self._stopping and self.queue.depth(name):
-            instance = pool.free_instance()
-            if instance is None:
-                if len([i for i in pool.instances if i.state != "failed"]) < pool.max_instances:
-                    instance = await self._boot(pool)
-                    if instance is None:
-                        continue
-                else:
-                    pool.slot_freed.clear()
-                    await pool.slot_freed.wait()
-                    continue
-            item = self.queue.try_lease(name)
-            if item is None:
+    def _dispatch(self, pool: Pool) -> int:
+        """Lease waiting predictions onto free slots; returns how many still wait."""
+        depth = self.queue.depth(pool.queue)
+        if self._stopping:
+            return depth
+        for member in pool.members:
+            while depth and member.free_slots:
+                item = self.queue.try_lease(pool.queue)
+                if item is None:
+                    return 0
+                member.in_flight += 1
+                member.last_used = time.monotonic()
+                self._spawn(self._start_job(pool, member, item))
+                depth = self.queue.depth(pool.queue)
+        return depth
+
+    def _scale_up(self, pool: Pool, depth: int, now: float) -> None:
+        config = pool.config
+        active = pool.active
+        booting = [m for m in active if m.booting]
+        slots = config.spec.concurrency
+        free = sum(m.free_slots for m in active) + slots * len(booting)
+        wanted = 0
+        if depth > free:
+            wanted = math.ceil((depth - free) / slots)
+        elif depth and not booting and self._oldest_wait(pool) > self.scale_up_wait:
+            wanted = 1
+        if depth or now >= pool.retry_at:
+            wanted = max(wanted, config.min_instances - len(active))
+        wanted = min(wanted, config.max_instances - len(active))
+        for _ in range(wanted):
+            if not self._boot(pool):
                 break
-            job = await self.sink.prepare(item.prediction_id)
-            if job is None:
-                continue
-            pool.in_flight[instance.id] = pool.in_flight.get(instance.id, 0) + 1
-            task = self._spawn(self._run_job(pool, instance, job))
-            self.running[job.prediction_id] = _Running(job, instance, task)
 
-    async def _boot(self, pool: Pool) -> Instance | None:
-        """Start an instance; if it fails, so does every prediction waiting for it (setup logs)."""
-        instance = self.make_instance(pool.spec)
-        pool.instances.append(instance)
-        pool.in_flight[instance.id] = 0
+    def _oldest_wait(self, pool: Pool) -> float:
+        return self.queue.oldest_age(pool.queue, time.time())
+
+    def _scale_down(self, pool: Pool, depth: int, now: float) -> None:
+        active = pool.active
+        # A lowered max_instances: the extra instances drain, idle ones first.
+        over = len(active) - (0 if pool.retired else pool.config.max_instances)
+        if over > 0:
+            ranked = sorted(active, key=lambda m: (m.in_flight > 0, m.booting, m.last_used))
+            for member in ranked[:over]:
+                member.draining = True
+            active = pool.active
+        spare = len(active) - pool.floor
+        if spare > 0 and not depth:
+            idle = sorted(
+                (m for m in active if m.ready and not m.in_flight), key=lambda m: m.last_used
+            )
+            for member in idle[:spare]:
+                if now - member.last_used >= self.idle_timeout:
+                    logger.info("instance %s of %s idle, stopping", member.id, pool.queue)
+                    self._stop(pool, member, "idle")
+        for member in list(pool.members):
+            if member.draining and not member.in_flight and not member.booting:
+                self._stop(pool, member, "drained")
+
+    # -- instances ---------------------------------------------------------------------------
+
+    async def _load(self, name: str) -> None:
+        try:
+            config = await self.sink.config_for(name)
+        except Exception as exc:  # the version or deployment vanished: fail what waits
+            self._loading.discard(name)
+            detail = exc.detail if isinstance(exc, ModelyardError) else str(exc)
+            logger.warning("queue %s cannot be started: %s", name, detail)
+            await self._fail_waiting(name, f"The model could not be started: {detail}")
+            return
+        self._loading.discard(name)
+        if name not in self.pools:
+            self.pools[name] = Pool(name, config)
+        self._wake.set()
+
+    def _boot(self, pool: Pool) -> bool:
+        """Start one instance of `pool`; False when it must wait for a GPU."""
+        config = pool.config
+        gpus: tuple[int, ...] = ()
+        if config.gpus:
+            if self.gpus.total(config.hardware) < config.gpus:
+                self._spawn(self._unplaceable(pool))
+                return False
+            taken = self.gpus.take(config.hardware, config.gpus)
+            if taken is None:
+                self._make_room(pool)
+                return False
+            gpus = taken
+        spec = dataclasses.replace(config.spec, gpu_devices=gpus or None)
+        member = Member(self.make_instance(spec), pool.queue, config, gpus)
+        pool.members.append(member)
+        self._boots[member] = self._spawn(self._start(pool, member))
+        return True
+
+    def _make_room(self, pool: Pool) -> None:
+        """Evict the least recently used idle GPU instance of another queue, if there is one."""
+        sku = pool.config.hardware
+        if self._freeing[sku]:
+            return  # an instance is already on its way out: its GPUs come back soon
+        candidates = [
+            (other, m)
+            for other in self.pools.values()
+            if other is not pool and not self.queue.depth(other.queue)
+            for m in other.members
+            if m.gpus and m.config.hardware == sku and m.ready and not m.in_flight
+            if not other.protects(m)
+        ]
+        if not candidates:
+            return
+        other, victim = min(candidates, key=lambda pm: pm[1].last_used)
+        logger.info("evicting idle instance %s of %s for %s", victim.id, other.queue, pool.queue)
+        self._stop(other, victim, "evicted")
+
+    async def _unplaceable(self, pool: Pool) -> None:
+        config = pool.config
+        await self._fail_waiting(
+            pool.queue,
+            f"This model needs {config.gpus} {config.hardware} GPU(s) per instance and this "
+            f"installation has {self.gpus.total(config.hardware)}.",
+        )
+
+    async def _start(self, pool: Pool, member: Member) -> None:
+        instance = member.instance
+        await self._record(snapshot(member, "booting"))
         try:
             await instance.start()
-        except InstanceError as exc:
-            logger.warning(
-                "instance %s of %s failed to start: %s", instance.id, pool.queue, exc.detail
+        except (InstanceError, asyncio.CancelledError) as exc:
+            self._boots.pop(member, None)
+            if member in pool.members:
+                pool.members.remove(member)
+            if member.gpus:
+                self.gpus.give_back(member.gpus)
+            detail = exc.detail if isinstance(exc, InstanceError) else "the platform stopped"
+            logs = instance.setup_logs
+            await self._record(
+                snapshot(
+                    member, "failed", stopped_at=datetime.now(UTC), error=detail, setup_logs=logs
+                )
             )
-            self._drop(pool, instance)
-            await self._fail_waiting(pool.queue, exc.detail, getattr(instance, "setup_logs", ""))
-            return None
-        pool.last_used[instance.id] = time.monotonic()
-        logger.info("instance %s of %s ready", instance.id, pool.queue)
-        return instance
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            logger.warning("instance %s of %s failed to start: %s", member.id, pool.queue, detail)
+            pool.boot_failures += 1
+            pool.retry_at = time.monotonic() + min(MAX_BOOT_BACKOFF, 2.0**pool.boot_failures)
+            if not any(m.ready or m.booting for m in pool.active):
+                await self._fail_waiting(pool.queue, detail, logs)
+            self._wake.set()
+            return
+        self._boots.pop(member, None)
+        pool.boot_failures = 0
+        member.last_used = time.monotonic()
+        member.ready_seconds = round(time.monotonic() - member.created, 6)
+        logger.info("instance %s of %s ready in %.2fs", member.id, pool.queue, member.ready_seconds)
+        self._wake.set()
+        await self._record(snapshot(member, setup_logs=instance.setup_logs))
+        if self.hooks is not None:
+            await self._hook(self.hooks.on_instance_started(pool, instance, member.ready_seconds))
+
+    def _stop(self, pool: Pool, member: Member, reason: str) -> None:
+        """Take `member` out of service now and stop it in the background."""
+        if member.stopping:
+            return
+        member.stopping = True
+        member.stop_reason = reason
+        if member in pool.members:
+            pool.members.remove(member)
+        self._leaving[member] = pool
+        if member.gpus:
+            self._freeing[member.config.hardware] += len(member.gpus)
+        self._spawn(self._finish_stop(pool, member))
+
+    async def _finish_stop(self, pool: Pool, member: Member) -> None:
+        instance = member.instance
+        error = instance.failure if instance.state == "failed" else None
+        try:
+            await instance.stop(grace=1.0)
+        except Exception:
+            logger.exception("stopping instance %s failed", member.id)
+            instance.kill()
+        finally:
+            stopped_at = datetime.now(UTC)  # before its GPUs can go to another instance
+            self._leaving.pop(member, None)
+            if member.gpus:
+                self._freeing[member.config.hardware] -= len(member.gpus)
+                self.gpus.give_back(member.gpus)
+            self._wake.set()
+        state = "failed" if error else "stopped"
+        await self._record(snapshot(member, state, stopped_at=stopped_at, error=error))
+        if self.hooks is not None:
+            lived = time.monotonic() - member.created
+            await self._hook(self.hooks.on_instance_stopped(pool, instance, lived))
+
+    def _check_health(self) -> None:
+        """Ask idle instances whether coglet still works (a dead worker leaves it UNHEALTHY)."""
+        for pool in self.pools.values():
+            for member in pool.members:
+                if member.ready and not member.in_flight and not member.checking:
+                    member.checking = True
+                    self._spawn(self._health(member))
+
+    async def _health(self, member: Member) -> None:
+        try:
+            if not await member.instance.healthy() and member.dead:
+                self._wake.set()
+        except Exception:
+            logger.debug("health check of %s failed", member.id, exc_info=True)
+        finally:
+            member.checking = False
+
+    async def _record(self, info: InstanceInfo) -> None:
+        await self._hook(self.sink.instance_changed(info))
+
+    @staticmethod
+    async def _hook(call: Awaitable[None]) -> None:
+        try:
+            await call
+        except Exception:  # bookkeeping must never take the scheduler down
+            logger.exception("an instance hook failed")
 
     async def _fail_waiting(self, name: str, error: str, logs: str = "") -> None:
         while (item := self.queue.try_lease(name)) is not None:
             await self.sink.abandoned(item.prediction_id, error, logs)
 
-    def _drop(self, pool: Pool, instance: Instance) -> None:
-        if instance in pool.instances:
-            pool.instances.remove(instance)
-        pool.in_flight.pop(instance.id, None)
-        pool.last_used.pop(instance.id, None)
-        instance.kill()
-        pool.slot_freed.set()
+    # -- jobs --------------------------------------------------------------------------------
 
-    async def _run_job(self, pool: Pool, instance: Instance, job: Job) -> None:
+    async def _start_job(self, pool: Pool, member: Member, item: QueueItem) -> None:
+        try:
+            job = await self.sink.prepare(item.prediction_id)
+        except Exception as exc:
+            logger.exception("prediction %s could not be prepared", item.prediction_id)
+            job = None
+            await self.sink.abandoned(item.prediction_id, f"The prediction could not start: {exc}")
+        if job is None:
+            member.in_flight -= 1
+            self._wake.set()
+            return
+        await self._run_job(pool, member, job)
+
+    async def _run_job(self, pool: Pool, member: Member, job: Job) -> None:
         pid = job.prediction_id
+        instance = member.instance
+        self.running[pid] = _Running(job, instance)
         done: Done | None = None
+        started = False
         try:
             if not await self.sink.started(pid, instance.id):
                 return  # canceled between lease and start
+            started = True
             async with asyncio.timeout(self.prediction_timeout):
                 async for event in instance.predict(pid, job.input, context=job.context):
                     if isinstance(event, Done):
@@ -233,48 +487,32 @@ class Scheduler:
                 await self.sink.abandoned(pid, f"The model instance failed: {exc}")
             instance.kill()
         else:
-            if done is None:
+            if started and done is None:
                 await self.sink.abandoned(
                     pid, "The model instance ended the prediction without a result."
                 )
         finally:
             self.running.pop(pid, None)
-            pool.in_flight[instance.id] = max(0, pool.in_flight.get(instance.id, 1) - 1)
-            pool.last_used[instance.id] = time.monotonic()
-            if instance.state == "failed" or not instance.alive:
-                self._drop(pool, instance)
-            pool.slot_freed.set()
-            if self.queue.depth(pool.queue):
-                self._ensure_dispatcher(pool.queue)
+            member.in_flight = max(0, member.in_flight - 1)
+            member.served += 1 if started else 0
+            member.last_used = time.monotonic()
+            self._wake.set()
 
     # -- control -----------------------------------------------------------------------------
 
     async def cancel(self, prediction_id: str) -> None:
         running = self.running.get(prediction_id)
         if running is not None:
-            running.cancel_requested = True
             await running.instance.cancel(prediction_id)
 
     def forget(self, prediction_id: str) -> None:
         """A prediction ended before it ran; nothing to do for the runtime."""
 
-    async def _reap_idle(self) -> None:
-        now = time.monotonic()
-        for pool in self.pools.values():
-            for inst in list(pool.instances):
-                idle = pool.in_flight.get(inst.id, 0) == 0
-                if idle and now - pool.last_used.get(inst.id, now) >= self.idle_timeout:
-                    if self.queue.depth(pool.queue):
-                        continue
-                    pool.instances.remove(inst)
-                    pool.in_flight.pop(inst.id, None)
-                    pool.last_used.pop(inst.id, None)
-                    logger.info(
-                        "instance %s of %s idle, stopping (scale to zero)", inst.id, pool.queue
-                    )
-                    self._spawn(inst.stop())
-                elif idle and not inst.alive:
-                    self._drop(pool, inst)
+    def instances(self) -> list[InstanceInfo]:
+        """Every instance this scheduler runs, booting and stopping ones included."""
+        members = [m for pool in self.pools.values() for m in pool.members]
+        return [snapshot(m) for m in members + list(self._leaving)]
 
-    def instances(self) -> list[tuple[Pool, Instance]]:
-        return [(pool, inst) for pool in self.pools.values() for inst in pool.instances]
+    def pool_config(self, queue: str) -> PoolConfig | None:
+        pool = self.pools.get(queue)
+        return pool.config if pool else None

@@ -11,7 +11,6 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -19,8 +18,10 @@ from modelyard.core.errors import ModelyardError
 from modelyard.core.states import Status, transition
 from modelyard.core.timeutil import utcnow
 from modelyard.events import DONE, ERROR, LOGS, OUTPUT
-from modelyard.runtime.instance import Done, InstanceSpec, Log, Output
+from modelyard.runtime.instance import Done, Log, Output
+from modelyard.runtime.pools import InstanceInfo, PoolConfig
 from modelyard.runtime.scheduler import Job
+from modelyard.services import instances, placement
 from modelyard.services.urls import FILE_MARKER, file_marker
 from modelyard.store import billing as billing_store
 from modelyard.store import predictions as store
@@ -59,21 +60,12 @@ class Execution:
         self.final_rows: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._flusher: asyncio.Task[None] | None = None
 
-    async def spec_for(self, queue: str) -> InstanceSpec:
-        kind, _, pk = queue.partition(":")
-        async with self.platform.db.connect() as conn:
-            info = await self.platform.catalog.by_pk(conn, int(pk))
-        row = info.row
-        return InstanceSpec(
-            version_id=info.id,
-            source_dir=self.platform.settings.data_dir / row["source_dir"],
-            venv_dir=Path(row["venv_dir"]),
-            predict_ref=row["predict_ref"],
-            concurrency=int(row["concurrency"] or 1),
-            environment=dict(row["environment"] or {}),
-            upload_url=self.platform.upload_url,
-            setup_timeout=self.platform.settings.setup_timeout,
-        )
+    async def config_for(self, queue: str) -> PoolConfig:
+        """The version, hardware and instance bounds of a version or deployment queue."""
+        return await placement.pool_config(self.platform, queue)
+
+    async def instance_changed(self, info: InstanceInfo) -> None:
+        await instances.record(self.platform, info)
 
     def accept(self, row: dict[str, Any]) -> None:
         """A prediction this process just created and queued."""

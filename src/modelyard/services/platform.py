@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
@@ -24,9 +25,11 @@ from modelyard.events import LocalEventBus
 from modelyard.files.storage import LocalFileStorage
 from modelyard.queue import LocalQueue, QueueItem
 from modelyard.runtime._processes import kill_orphans
-from modelyard.runtime.hardware import HardwareSku, inventory
+from modelyard.runtime.hardware import GpuAllocator, HardwareSku, inventory
 from modelyard.runtime.instance import Instance, InstanceSpec
 from modelyard.runtime.scheduler import Scheduler
+from modelyard.services import deployments as deployments_service
+from modelyard.services import instances as instances_service
 from modelyard.services.billing import InstanceBilling
 from modelyard.services.catalog import Catalog
 from modelyard.services.execution import Execution
@@ -66,6 +69,7 @@ class Platform:
         self.execution = Execution(self)
         self.inputs = InputResolver(self)
         self.webhooks = WebhookNotifier(self)
+        self._hardware: list[HardwareSku] | None = None
         self.scheduler = Scheduler(
             self.queue,
             self.execution,
@@ -73,6 +77,8 @@ class Platform:
             idle_timeout=settings.idle_timeout,
             prediction_timeout=settings.prediction_timeout,
             pid_dir=self.data_dir / "instances",
+            gpus=GpuAllocator(self.hardware()),
+            scale_up_wait=settings.scale_up_wait,
         )
         # Accounts and billing (issue 5).
         self.scheduler.hooks = self.execution
@@ -83,6 +89,9 @@ class Platform:
             starting_credit=settings.starting_credit,
         )
         self.instance_billing = InstanceBilling(self)
+        self.instance_billing.resolvers["deployment"] = functools.partial(
+            deployments_service.billing_target, self
+        )
         self.secret_inputs = SecretInputs(lambda: self.secret)
         self.rate_limits = (
             parse_rate(settings.rate_limit_create),
@@ -93,7 +102,6 @@ class Platform:
         self._tasks: list[asyncio.Task[None]] = []
         self.build_locks: dict[str, asyncio.Lock] = {}
         self.first_token: str | None = None
-        self._hardware: list[HardwareSku] | None = None
 
     # -- URLs ------------------------------------------------------------------------------------
 
@@ -142,6 +150,8 @@ class Platform:
             logger.warning("stopped %d model processes left by a previous platform process", killed)
         await self._ensure_owner()
         await self._recover()
+        await instances_service.close_stale_records(self)
+        await deployments_service.start_all(self)  # their warm instances boot
         self._tasks.append(asyncio.ensure_future(self.scheduler.run()))
         self._tasks.append(asyncio.ensure_future(self.webhooks.sender.run()))
         if self.retention.period is not None:
@@ -189,11 +199,14 @@ class Platform:
                 continue
             async with self.db.connect() as conn:
                 account = await accounts_store.find_account_by_id(conn, row["account_id"])
+            queue = None
+            if row["deployment"]:
+                queue = await deployments_service.queue_of(self, row["deployment"])
             self.bus.open(row["id"])
             await self.queue.enqueue(
                 QueueItem(
                     prediction_id=row["id"],
-                    queue=f"version:{row['version_pk']}",
+                    queue=queue or f"version:{row['version_pk']}",
                     owner=account["username"] if account else "",
                     enqueued_at=row["created_at"].timestamp(),
                 )

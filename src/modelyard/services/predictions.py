@@ -59,9 +59,11 @@ async def create_prediction(
     source: str = "api",
     deployment: str | None = None,
     hardware: str | None = None,
+    queue: str | None = None,
 ) -> Created:
     """Validate, persist as `starting`, enqueue; bad input raises before anything is stored.
 
+    `queue` (a deployment's) replaces the version's own queue.
     `hardware` (a deployment's) overrides the model's for billing. Raises BillingRequired (402)
     in credit mode once the caller's credit is used up.
     """
@@ -106,7 +108,7 @@ async def create_prediction(
     platform.bus.open(prediction_id)
     platform.execution.accept(row)
     await platform.queue.enqueue(
-        QueueItem(prediction_id, version.queue, account.username, time.time())
+        QueueItem(prediction_id, queue or version.queue, account.username, time.time())
     )
     logger.info("prediction %s created on %s (starting)", prediction_id, version.model)
     platform.webhooks.register(prediction_id, row["webhook"], events_filter)

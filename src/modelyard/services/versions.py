@@ -105,7 +105,12 @@ async def _build_into(
             log(line)
 
         try:
-            built = await build_version(source, envs_dir=platform.settings.env_cache, log=record)
+            built = await build_version(
+                source,
+                envs_dir=platform.settings.env_cache,
+                log=record,
+                system_site_packages=platform.settings.system_site_packages,
+            )
         except BaseException as exc:
             async with platform.db.begin() as conn:
                 await store.delete_version(conn, existing["pk"])

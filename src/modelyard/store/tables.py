@@ -225,3 +225,61 @@ credits = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_credits_account", "account_id"),
 )
+
+# -- deployments and instances (migration 0002) ------------------------------------------------
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("current_release", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("owner", "name", name="uq_deployments_owner_name"),
+)
+
+# One row per release; version_pk is no foreign key: a release outlives nothing it names, and
+# the version's deletion is refused while a deployment uses it.
+deployment_releases = Table(
+    "deployment_releases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment_id", ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("model", String(170), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("version_pk", Integer, nullable=False),
+    Column("hardware", String(32), nullable=False),
+    Column("min_instances", Integer, nullable=False),
+    Column("max_instances", Integer, nullable=False),
+    Column("created_by_id", ForeignKey("accounts.id", ondelete="SET NULL")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("deployment_id", "number", name="uq_deployment_releases_deployment_number"),
+)
+
+# The record of every model instance booted: setup time and logs, placement, how it ended.
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("queue", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("model", String(170), nullable=False),
+    Column("deployment", String(170)),
+    Column("hardware", String(32), nullable=False),
+    Column("gpus", JSON, nullable=False),
+    Column("owners", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("pid", Integer),
+    Column("predictions", Integer, nullable=False, default=0),
+    Column("setup_seconds", Float),
+    Column("setup_logs", Text),
+    Column("error", Text),
+    Column("stop_reason", String(32)),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ready_at", DateTime(timezone=True)),
+    Column("stopped_at", DateTime(timezone=True)),
+    Index("ix_instances_started_at", "started_at"),
+)

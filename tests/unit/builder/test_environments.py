@@ -254,3 +254,26 @@ def test_env_key_depends_on_what_goes_in(tmp_path: Path) -> None:
     assert env_key(with_run, tmp_path, python, pip) != key
     more_pip = UvPipArgs(args=(*pip.args, "--find-links", "/wheels"))
     assert env_key(base, tmp_path, python, more_pip) != key
+
+
+async def test_system_site_packages_share_the_platform_packages(
+    make_model, shared_envs_dir: Path
+) -> None:
+    model = make_model()
+    plain = await _env(model, shared_envs_dir)
+    lines: list[str] = []
+    shared = await _env(model, shared_envs_dir, lines, system_site_packages=True)
+    assert shared.venv_dir != plain.venv_dir  # a separate cache entry
+    probe = "import rich, cog; print(rich.__file__); print(cog.__file__)"
+    seen = subprocess.run(
+        [shared.python_executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    rich_file, cog_file = seen.stdout.split()
+    # rich comes from the platform's own environment; cog and coglet stay the env's own.
+    assert Path(rich_file).is_relative_to(Path(sys.prefix))
+    assert Path(cog_file).is_relative_to(shared.venv_dir)
+    assert "include-system-site-packages = true" in (shared.venv_dir / "pyvenv.cfg").read_text()
+    if shared.reused is False:
+        assert any("Sharing the platform's Python packages" in line for line in lines)
+    hidden = subprocess.run([plain.python_executable, "-c", "import rich"], capture_output=True)
+    assert hidden.returncode != 0
