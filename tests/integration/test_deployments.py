@@ -223,3 +223,22 @@ def test_cli_deployments_and_instances(server: Server, cleanup: list[str]) -> No
             time.sleep(0.2)
         else:
             raise AssertionError("the deleted deployment's instance kept running")
+
+
+def test_a_deployed_version_cannot_be_deleted(server: Server) -> None:
+    version = server.push("echo", "admin/echo-deployed")
+    with server.http() as http:
+        body = {
+            "name": "pinned",
+            "model": "admin/echo-deployed",
+            "version": version,
+            "hardware": "cpu",
+            "min_instances": 0,
+            "max_instances": 1,
+        }
+        assert http.post("/v1/deployments", json=body).status_code == 200
+        path = f"/v1/models/admin/echo-deployed/versions/{version}"
+        refused = http.delete(path)
+        assert refused.status_code == 409 and "deployment" in refused.json()["detail"]
+        assert http.delete("/v1/deployments/admin/pinned").status_code == 204
+        assert http.delete(path).status_code == 202

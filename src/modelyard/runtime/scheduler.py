@@ -372,6 +372,7 @@ class Scheduler:
         member.last_used = time.monotonic()
         member.ready_seconds = round(time.monotonic() - member.created, 6)
         logger.info("instance %s of %s ready in %.2fs", member.id, pool.queue, member.ready_seconds)
+        self._dispatch(pool)  # the predictions waiting for this boot first, bookkeeping after
         self._wake.set()
         await self._record(snapshot(member, setup_logs=instance.setup_logs))
         if self.hooks is not None:

@@ -15,6 +15,7 @@ from modelyard.core.shapes import Model, Version
 from modelyard.core.timeutil import isoformat, utcnow
 from modelyard.services.catalog import can_see
 from modelyard.services.urls import Urls
+from modelyard.store import deployments as deployments_store
 from modelyard.store import models as store
 from modelyard.store import predictions as predictions_store
 
@@ -121,14 +122,18 @@ async def delete_version(
             raise NotFound(f"The version {version_id} of {owner}/{name} does not exist.")
         if await store.count_version_predictions(conn, version["pk"]):
             raise Conflict("This version has predictions and cannot be deleted.")
+        if await deployments_store.count_releases_of_version(conn, version["pk"]):
+            raise Conflict("A deployment runs this version; change or delete the deployment first.")
         await store.delete_version(conn, version["pk"])
         if model["latest_version_id"] == version_id:
             remaining = await store.list_versions(conn, model["id"], after_pk=None, limit=1)
             await store.update_model(
                 conn, model["id"], latest_version_id=remaining[0]["id"] if remaining else None
             )
+        # The same bundle pushed to another model shares the source folder: keep it for that one.
+        shared = bool(await store.find_versions_by_id(conn, version_id))
     platform.catalog.forget(version["pk"])
-    if version.get("source_dir"):
+    if version.get("source_dir") and not shared:
         shutil.rmtree(platform.data_dir / version["source_dir"], ignore_errors=True)
 
 
