@@ -124,6 +124,7 @@ class WebhookSender:
         status: int | None = None
         error: str | None = None
         began = time.perf_counter()
+        attempted_at = utcnow()
         secret = await self.secret_for(prediction_id)
         try:
             if secret is None:
@@ -147,7 +148,7 @@ class WebhookSender:
                 message_id=message_id,
                 event=event,
                 attempt=attempt,
-                at=utcnow(),
+                at=attempted_at,
                 status_code=status,
                 latency_ms=round(latency, 2),
                 error=error,
