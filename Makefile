@@ -44,6 +44,7 @@ test-models: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.models
+	$(BIN)/python -m bench.coldstart
 
 clean:
 	rm -rf $(VENV) .venv-stainless .modelyard

@@ -48,7 +48,9 @@ def summary(name: str, samples: list[float]) -> dict[str, float]:
 
 
 class Platform:
-    def __init__(self, data_dir: Path, envs_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, envs_dir: Path, settings: dict[str, str] | None = None
+    ) -> None:
         import socket
 
         with socket.socket() as sock:
@@ -67,6 +69,7 @@ class Platform:
             "MODELYARD_RATE_LIMIT_CREATE": "100000000/min",
             "MODELYARD_RATE_LIMIT_OTHER": "100000000/min",
             "MODELYARD_URL": self.url,
+            **(settings or {}),
         }
         token = subprocess.run(
             [BIN / "modelyard", "tokens", "create"], env=self.env, capture_output=True, text=True, check=True
