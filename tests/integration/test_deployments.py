@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -10,7 +11,7 @@ import pytest
 import replicate
 from replicate.exceptions import ReplicateError
 
-from tests.integration.harness import Server
+from tests.integration.harness import REPO, Server
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +243,50 @@ def test_a_deployed_version_cannot_be_deleted(server: Server) -> None:
         assert refused.status_code == 409 and "deployment" in refused.json()["detail"]
         assert http.delete("/v1/deployments/admin/pinned").status_code == 204
         assert http.delete(path).status_code == 202
+
+
+STAINLESS_SCRIPT = r"""
+import json, sys
+from replicate import Replicate
+url, token, version = sys.argv[1:4]
+client = Replicate(bearer_token=token, base_url=url + "/v1")
+out = {}
+created = client.deployments.create(
+    name="stainless-dep", model="admin/echo", version=version, hardware="cpu",
+    min_instances=0, max_instances=1,
+)
+out["created"] = created.current_release.number
+updated = client.deployments.update(
+    deployment_owner="admin", deployment_name="stainless-dep", max_instances=2
+)
+release = updated.current_release
+out["updated"] = [release.number, release.configuration.max_instances]
+out["got"] = client.deployments.get(deployment_owner="admin", deployment_name="stainless-dep").name
+out["listed"] = [d.name for d in client.deployments.list()]
+p = client.deployments.predictions.create(
+    deployment_owner="admin", deployment_name="stainless-dep", input={"text": "hi"}, prefer="wait"
+)
+out["prediction"] = [p.status, p.output]
+client.deployments.delete(deployment_owner="admin", deployment_name="stainless-dep")
+print(json.dumps(out))
+"""
+
+
+def test_stainless_client_deployments(server: Server) -> None:
+    python = REPO / ".venv-stainless" / "bin" / "python"
+    if not python.exists():
+        pytest.fail("The stainless virtualenv is missing: run the suite through `make test`.")
+    version = server.versions["echo"]  # type: ignore[attr-defined]
+    result = subprocess.run(
+        [str(python), "-c", STAINLESS_SCRIPT, server.url, server.token, version],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["created"] == 1
+    assert out["updated"] == [2, 2]
+    assert out["got"] == "stainless-dep"
+    assert "stainless-dep" in out["listed"]
+    assert out["prediction"] == ["succeeded", "hi"]
