@@ -43,7 +43,7 @@ test-models: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
-	$(BIN)/python -m bench.models
+	$(BIN)/python -m bench.catalog
 	$(BIN)/python -m bench.coldstart
 
 clean:
