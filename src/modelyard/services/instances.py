@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from modelyard.accounts import Account
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
+RECORDS_KEPT = timedelta(days=30)
 
 
 async def record(platform: Platform, info: InstanceInfo) -> None:
@@ -50,9 +51,10 @@ async def record(platform: Platform, info: InstanceInfo) -> None:
 
 
 async def close_stale_records(platform: Platform) -> None:
-    """Instances a previous platform process left in the record as running are gone now."""
+    """At start: close the records of instances of the last process, forget old ones."""
     async with platform.db.begin() as conn:
         closed = await store.close_unfinished(conn, utcnow())
+        await store.delete_stopped_before(conn, utcnow() - RECORDS_KEPT)
     if closed:
         logger.info("closed %d instance records left by a previous process", closed)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from modelyard.store.database import Conn
 from modelyard.store.tables import instances
@@ -40,4 +40,10 @@ async def close_unfinished(conn: Conn, when: Any) -> int:
         .where(instances.c.stopped_at.is_(None))
         .values(state="stopped", stopped_at=when, stop_reason="platform restarted")
     )
+    return int(result.rowcount or 0)
+
+
+async def delete_stopped_before(conn: Conn, when: Any) -> int:
+    """Forget the records of instances that stopped before `when`."""
+    result = await conn.execute(delete(instances).where(instances.c.stopped_at < when))
     return int(result.rowcount or 0)
