@@ -44,6 +44,9 @@ def test_import_names_the_model_after_the_directory(server: Server, examples: di
         model = http.get("/v1/models/admin/cog-hello-world").json()
     assert model["latest_version"]["id"] == examples["cog-hello-world"]
     assert model["visibility"] == "private"
+    listed = server.cli("models", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"admin/cog-hello-world  {examples['cog-hello-world'][:12]}" in listed.stdout
 
 
 def test_hello_world(server: Server, examples: dict) -> None:
