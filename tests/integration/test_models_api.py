@@ -43,6 +43,8 @@ def test_delete_unused_version(server: Server) -> None:
         assert http.get("/v1/models/admin/deletable").json()["latest_version"] is None
         # A version with predictions is kept.
         used = server.versions["echo"]  # type: ignore[attr-defined]
+        ran = http.post("/v1/predictions", json={"version": used, "input": {"text": "keep"}})
+        assert ran.status_code == 201
         assert http.delete(f"/v1/models/admin/echo/versions/{used}").status_code == 409
 
 
