@@ -43,7 +43,8 @@ def pct(samples: list[float], q: float) -> float:
 def summary(name: str, samples: list[float]) -> dict[str, float]:
     ms = [s * 1000 for s in samples]
     result = {"p50_ms": statistics.median(ms), "p99_ms": pct(ms, 0.99), "n": len(ms)}
-    print(f"  {name:<34} p50 {result['p50_ms']:7.2f} ms   p99 {result['p99_ms']:7.2f} ms   n={len(ms)}")
+    p50, p99 = result["p50_ms"], result["p99_ms"]
+    print(f"  {name:<34} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   n={len(ms)}")
     return result
 
 
@@ -72,11 +73,17 @@ class Platform:
             **(settings or {}),
         }
         token = subprocess.run(
-            [BIN / "modelyard", "tokens", "create"], env=self.env, capture_output=True, text=True, check=True
+            [BIN / "modelyard", "tokens", "create"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         self.env["MODELYARD_TOKEN"] = token
         self.headers = {"Authorization": f"Bearer {token}"}
-        self.process = subprocess.Popen([BIN / "modelyard", "serve"], env=self.env, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [BIN / "modelyard", "serve"], env=self.env, stdout=subprocess.DEVNULL
+        )
         for _ in range(300):
             try:
                 if httpx.get(f"{self.url}/health").status_code == 200:
@@ -87,18 +94,30 @@ class Platform:
 
     def push(self, directory: Path, model: str) -> str:
         out = subprocess.run(
-            [BIN / "modelyard", "push", str(directory), model], env=self.env, capture_output=True, text=True
+            [BIN / "modelyard", "push", str(directory), model],
+            env=self.env,
+            capture_output=True,
+            text=True,
         )
         if out.returncode:
             raise RuntimeError(out.stdout + out.stderr)
-        return [line for line in out.stdout.splitlines() if "Pushed" in line][-1].rsplit(":", 1)[-1].strip()
+        return (
+            [line for line in out.stdout.splitlines() if "Pushed" in line][-1]
+            .rsplit(":", 1)[-1]
+            .strip()
+        )
 
     def spec(self, version_id: str) -> InstanceSpec:
         with sqlite3.connect(self.data_dir / "modelyard.db") as db:
             source, venv, ref = db.execute(
                 "select source_dir, venv_dir, predict_ref from versions where id = ?", (version_id,)
             ).fetchone()
-        return InstanceSpec(version_id=version_id, source_dir=self.data_dir / source, venv_dir=Path(venv), predict_ref=ref)
+        return InstanceSpec(
+            version_id=version_id,
+            source_dir=self.data_dir / source,
+            venv_dir=Path(venv),
+            predict_ref=ref,
+        )
 
     def stop(self) -> None:
         self.process.terminate()
@@ -140,7 +159,12 @@ def coglet_call(base: str, *, stream: bool = False) -> Callable[[], None]:
     def call() -> None:
         while True:
             if stream:
-                with client.stream("POST", "/predictions", json={"input": {}}, headers={"Accept": "text/event-stream"}) as r:
+                with client.stream(
+                    "POST",
+                    "/predictions",
+                    json={"input": {}},
+                    headers={"Accept": "text/event-stream"},
+                ) as r:
                     if r.status_code == 409:
                         continue
                     for line in r.iter_lines():
@@ -162,12 +186,16 @@ def platform_call(p: Platform, version: str, *, stream: bool = False) -> Callabl
     def call() -> None:
         if stream:
             created = client.post("/v1/predictions", json={"version": version, "input": {}}).json()
-            with anon.stream("GET", created["urls"]["stream"], headers={"Accept": "text/event-stream"}) as r:
+            with anon.stream(
+                "GET", created["urls"]["stream"], headers={"Accept": "text/event-stream"}
+            ) as r:
                 for line in r.iter_lines():
                     if line.startswith("event: output"):
                         return
             return
-        r = client.post("/v1/predictions", json={"version": version, "input": {}}, headers={"Prefer": "wait"})
+        r = client.post(
+            "/v1/predictions", json={"version": version, "input": {}}, headers={"Prefer": "wait"}
+        )
         assert r.json()["status"] == "succeeded", r.text
 
     return call
@@ -176,12 +204,16 @@ def platform_call(p: Platform, version: str, *, stream: bool = False) -> Callabl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", type=int, default=500, help="sequential requests per latency series")
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each throughput run")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="duration of each throughput run"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     envs = REPO / ".cache" / "test-envs"
     envs.mkdir(parents=True, exist_ok=True)
-    results: dict[str, object] = {"machine": f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"}
+    results: dict[str, object] = {
+        "machine": f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+    }
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
         platform = Platform(Path(tmp) / "data", envs)
         try:
@@ -198,7 +230,9 @@ def main() -> None:
 
             print("No-op prediction, sequential, keep-alive:")
             d = summary("coglet sync POST /predictions", latency(coglet_call(direct_noop), args.n))
-            m = summary("modelyard POST + Prefer: wait", latency(platform_call(platform, noop), args.n))
+            m = summary(
+                "modelyard POST + Prefer: wait", latency(platform_call(platform, noop), args.n)
+            )
             added = m["p50_ms"] - d["p50_ms"]
             print(f"  platform adds {added:.2f} ms at p50 (ratio {m['p50_ms'] / d['p50_ms']:.2f}x)")
             results["noop"] = {"coglet": d, "modelyard": m, "added_p50_ms": added}
@@ -211,10 +245,19 @@ def main() -> None:
             results["throughput"] = {"coglet": dt, "modelyard": mt}
 
             print("Time to first token:")
-            ds = summary("coglet SSE", latency(coglet_call(direct_stream, stream=True), max(50, args.n // 5)))
-            ms = summary("modelyard create + urls.stream", latency(platform_call(platform, first, stream=True), max(50, args.n // 5)))
+            ds = summary(
+                "coglet SSE", latency(coglet_call(direct_stream, stream=True), max(50, args.n // 5))
+            )
+            ms = summary(
+                "modelyard create + urls.stream",
+                latency(platform_call(platform, first, stream=True), max(50, args.n // 5)),
+            )
             print(f"  platform adds {ms['p50_ms'] - ds['p50_ms']:.2f} ms at p50")
-            results["ttft"] = {"coglet": ds, "modelyard": ms, "added_p50_ms": ms["p50_ms"] - ds["p50_ms"]}
+            results["ttft"] = {
+                "coglet": ds,
+                "modelyard": ms,
+                "added_p50_ms": ms["p50_ms"] - ds["p50_ms"],
+            }
         finally:
             for inst in locals().get("instances", []):
                 asyncio.run_coroutine_threadsafe(inst.stop(), loop).result(30)

@@ -17,10 +17,15 @@ JS = REPO / "tests" / "js"
 def test_npm_client(server: Server) -> None:
     node = shutil.which("node")
     if node is None or not (JS / "node_modules" / "replicate").exists():
-        pytest.fail("Node.js and tests/js/node_modules are needed: run the suite through `make test`.")
+        pytest.fail(
+            "Node.js and tests/js/node_modules are needed: run the suite through `make test`."
+        )
     result = subprocess.run(
         [node, str(JS / "client_check.mjs"), server.url, server.token],
-        capture_output=True, text=True, timeout=300, cwd=JS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=JS,
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
