@@ -13,7 +13,8 @@ from urllib.parse import unquote_to_bytes
 import httpx
 
 from modelyard.core.errors import InvalidInput, PayloadTooLarge
-from modelyard.files.urlguard import check_url_async
+from modelyard.files.guarded_http import guarded_client
+from modelyard.files.urlguard import Resolver, check_url_form
 
 MAX_REDIRECTS = 3
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -35,28 +36,35 @@ async def fetch_url(
     allow_private: bool,
     client: httpx.AsyncClient | None = None,
     field: str = "input",
+    resolver: Resolver | None = None,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
 ) -> FetchedFile:
     """Download `url` with GET, following at most 3 redirects, each checked by the SSRF guard.
 
     Raises InvalidInput naming `field` when the guard refuses a hop or the download fails, and
-    PayloadTooLarge as soon as the body passes `max_bytes`. Without `client`, a short-lived one
-    is made that ignores proxy environment variables.
+    PayloadTooLarge as soon as the body passes `max_bytes`. Without `client`, a short-lived
+    `guarded_client` is made: it looks each host name up once (with `resolver`, default the
+    system's) and connects to the address it checked. A `client` given here checks only what
+    `check_url_form` does (tests pass one with a mock transport).
     """
     if client is not None:
         return await _fetch(client, url, max_bytes, allow_private, field)
-    async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, trust_env=False) as own:
+    own = guarded_client(
+        allow_private=allow_private, field=field, timeout=timeout, resolver=resolver
+    )
+    async with own:
         return await _fetch(own, url, max_bytes, allow_private, field)
 
 
 async def _fetch(
     client: httpx.AsyncClient, url: str, max_bytes: int, allow_private: bool, field: str
 ) -> FetchedFile:
-    await check_url_async(url, allow_private=allow_private, field=field)
+    check_url_form(url, allow_private=allow_private, field=field)
     try:
         request = client.build_request("GET", url)
         for hop in range(MAX_REDIRECTS + 1):
             if hop:
-                await check_url_async(str(request.url), allow_private=allow_private, field=field)
+                check_url_form(str(request.url), allow_private=allow_private, field=field)
             response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 if response.next_request is None:

@@ -1,9 +1,15 @@
-"""SSRF guard: refuse URLs that are not http(s) or that reach private network addresses."""
+"""SSRF guard: refuse URLs that are not http(s) or that reach private network addresses.
+
+A host name is looked up once, every address it has is checked, and the connection goes to one
+of those checked addresses (`files.guarded_http`): a second lookup, which a rebinding name
+server could answer with 127.0.0.1, never happens between the check and the connection.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from urllib.parse import SplitResult, urlsplit
 
 import anyio.to_thread
@@ -11,9 +17,12 @@ import anyio.to_thread
 from modelyard.core.errors import InvalidInput
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Looks up a host name (never an address literal): (name, port) -> its addresses.
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 
 
 def check_url(url: str, *, allow_private: bool, field: str) -> None:
@@ -25,16 +34,67 @@ def check_url(url: str, *, allow_private: bool, field: str) -> None:
     Resolving a name blocks; async code calls `check_url_async`.
     """
     host, port = _target(url, field)
-    if not allow_private:
-        _refuse_private(_addresses(host, port, field), field)
+    if allow_private:
+        return
+    addresses = _literal(host)
+    if addresses is None:
+        try:
+            addresses = _getaddrinfo(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise _unresolvable(field) from exc
+    _refuse_private(addresses, field)
 
 
-async def check_url_async(url: str, *, allow_private: bool, field: str) -> None:
-    """`check_url` with the name lookup run in a worker thread."""
+async def check_url_async(
+    url: str, *, allow_private: bool, field: str, resolver: Resolver | None = None
+) -> None:
+    """`check_url` with the name looked up by `resolver` (default: the system's, in a thread).
+
+    This answers early (a 422 when a prediction is created); the connection made later is
+    checked again on its own lookup by `guarded_http`, so a name that changes its answer in
+    between is still refused.
+    """
     host, port = _target(url, field)
     if not allow_private:
-        addresses = await anyio.to_thread.run_sync(_addresses, host, port, field)
+        await resolve_checked(host, port, allow_private=False, field=field, resolver=resolver)
+
+
+def check_url_form(url: str, *, allow_private: bool, field: str) -> None:
+    """The checks of `check_url` that need no name lookup: scheme, host, port, address literals.
+
+    Used before each hop of a request whose connection goes through `guarded_http`, which
+    looks the name up and checks its addresses when it connects.
+    """
+    host, _ = _target(url, field)
+    literal = _literal(host)
+    if literal is not None and not allow_private:
+        _refuse_private(literal, field)
+
+
+async def resolve_checked(
+    host: str, port: int, *, allow_private: bool, field: str, resolver: Resolver | None = None
+) -> list[IPAddress]:
+    """The addresses of `host`, looked up once; unless `allow_private`, all of them public.
+
+    Raises InvalidInput naming `field` when the name does not resolve or any address is
+    private. Address literals and `localhost` names are answered without a lookup.
+    """
+    addresses = _literal(host)
+    if addresses is None:
+        try:
+            addresses = await (resolver or system_resolver)(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise _unresolvable(field) from exc
+    if not addresses:
+        raise _unresolvable(field)
+    if not allow_private:
         _refuse_private(addresses, field)
+    return addresses
+
+
+async def system_resolver(host: str, port: int) -> list[IPAddress]:
+    """The addresses the operating system's resolver gives for `host` (raises OSError)."""
+    return await anyio.to_thread.run_sync(_getaddrinfo, host, port)
 
 
 def is_private_address(address: IPAddress) -> bool:
@@ -82,7 +142,8 @@ def _default_port(parts: SplitResult) -> int:
     return 443 if parts.scheme.lower() == "https" else 80
 
 
-def _addresses(host: str, port: int, field: str) -> list[IPAddress]:
+def _literal(host: str) -> list[IPAddress] | None:
+    """The address a host stands for without asking a name server, or None for a name."""
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
@@ -90,12 +151,17 @@ def _addresses(host: str, port: int, field: str) -> list[IPAddress]:
     name = host.rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
         # RFC 6761: always loopback, whatever a resolver says.
-        return [ipaddress.IPv4Address("127.0.0.1")]
-    try:
-        infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise InvalidInput(f"{field} has a host name that could not be resolved") from exc
+        return [_LOOPBACK]
+    return None
+
+
+def _getaddrinfo(host: str, port: int) -> list[IPAddress]:
+    infos = socket.getaddrinfo(host.rstrip(".").lower(), port, type=socket.SOCK_STREAM)
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+
+
+def _unresolvable(field: str) -> InvalidInput:
+    return InvalidInput(f"{field} has a host name that could not be resolved")
 
 
 def _refuse_private(addresses: list[IPAddress], field: str) -> None:

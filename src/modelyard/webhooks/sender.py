@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from modelyard.core.timeutil import utcnow
-from modelyard.files import check_url_async
+from modelyard.files.guarded_http import guarded_client
+from modelyard.files.urlguard import Resolver, check_url_form
 from modelyard.store import Database
 from modelyard.store import webhooks as store
 from modelyard.webhooks.signing import new_message_id, signed_headers
@@ -39,13 +40,17 @@ class WebhookSender:
         allow_private: bool,
         retry_base: float = 1.0,
         max_attempts: int = 8,
+        resolver: Resolver | None = None,
     ) -> None:
         self.db = db
         self.secret_for = secret_for
         self.allow_private = allow_private
         self.retry_base = retry_base
         self.max_attempts = max_attempts
-        self._client = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, trust_env=False)
+        # Each connection goes to an address the SSRF guard checked (no second lookup).
+        self._client = guarded_client(
+            allow_private=allow_private, field="webhook", timeout=TIMEOUT, resolver=resolver
+        )
         self._wake = asyncio.Event()
 
     async def close(self) -> None:
@@ -129,7 +134,7 @@ class WebhookSender:
         try:
             if secret is None:
                 raise LookupError("the prediction's account no longer exists")
-            await check_url_async(url, allow_private=self.allow_private, field="webhook")
+            check_url_form(url, allow_private=self.allow_private, field="webhook")
             headers = signed_headers(secret, message_id, payload)
             headers["user-agent"] = USER_AGENT
             response = await self._client.post(url, content=payload, headers=headers)
