@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     rate_limit_other: str = "3000/min"  # per token, every other authenticated request
     redis_url: str | None = None  # cluster mode: Redis for rate limits shared by replicas
     retention: str | None = None  # e.g. 1h: remove API predictions' data after this long
+    # Hostile HTTP input (issue 9): request limits at the API edge, see api/limits.py.
+    max_json_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)  # JSON and other small bodies
+    max_json_depth: int = Field(default=64, ge=2)  # nesting of `[`/`{` in a JSON body
+    max_output_bytes: int = Field(default=1024**3, ge=1024)  # one output file a model uploads
+    max_header_bytes: int = Field(default=64 * 1024, ge=4096)  # request line + headers
+    max_headers: int = Field(default=100, ge=10)  # header fields in one request
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

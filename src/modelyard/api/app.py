@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -21,8 +22,11 @@ from modelyard.api import (
     problems,
     streams,
 )
+from modelyard.api.limits import BodyLimits, RouteLimit, size_text
 from modelyard.api.ratelimits import RateLimitHeaders
+from modelyard.services import files as files_service
 from modelyard.services.platform import Platform
+from modelyard.settings import Settings
 
 
 def create_app(
@@ -51,6 +55,15 @@ def create_app(
     app.state.platform = platform
     problems.install(app)
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(
+        BodyLimits,
+        default=platform.settings.max_json_bytes,
+        default_detail=(
+            f"The request body must be smaller than {size_text(platform.settings.max_json_bytes)}"
+            "; upload large files to /v1/files and pass their URLs."
+        ),
+        routes=body_limits(platform.settings),
+    )
     for module in (predictions, models, files, account, streams, deliveries):
         app.include_router(module.router)
     for module in (accounts, billing):  # issue 5: accounts and billing extensions
@@ -58,3 +71,30 @@ def create_app(
     for module in (deployments, instances):  # issue 6: deployments, instances
         app.include_router(module.router)
     return app
+
+
+def body_limits(settings: Settings) -> list[RouteLimit]:
+    """The routes whose bodies are legitimately larger than a JSON request."""
+    output = settings.max_output_bytes
+    return [
+        RouteLimit(
+            "POST",
+            re.compile(r"/v1/files/?$"),
+            settings.max_file_bytes + files.MULTIPART_OVERHEAD,
+            files_service.TOO_LARGE,
+        ),
+        RouteLimit(
+            "POST",
+            re.compile(r"/v1/models/[^/]+/[^/]+/versions/?$"),
+            models.MAX_BUNDLE,
+            f"A model bundle must be smaller than {size_text(models.MAX_BUNDLE)}"
+            "; add large files to .cogignore.",
+        ),
+        RouteLimit(
+            "PUT",
+            re.compile(r"/internal/uploads/"),
+            output,
+            f"An output file must be smaller than {size_text(output)}"
+            " (MODELYARD_MAX_OUTPUT_BYTES).",
+        ),
+    ]

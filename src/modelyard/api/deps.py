@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from modelyard.accounts import Account, parse_authorization
+from modelyard.api.limits import parse_json
 from modelyard.core.errors import BadRequest, InvalidInput, RateLimited, Unauthenticated
 from modelyard.services.platform import Platform
 from modelyard.services.urls import Urls
@@ -80,7 +81,7 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        return parse_json(raw, get_platform(request).settings.max_json_depth)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest("The request body is not valid JSON.") from exc
 

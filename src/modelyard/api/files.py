@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from modelyard.accounts import parse_authorization
 from modelyard.api.deps import CurrentAccount, PlatformDep, UrlsDep, json_response
+from modelyard.api.limits import parse_json
 from modelyard.api.pagination import page
 from modelyard.core.errors import BadRequest, NotFound, PayloadTooLarge
 from modelyard.files import signing
@@ -56,7 +57,7 @@ async def create_file(
         content=data,
         filename=filename,
         content_type=content_type,
-        metadata=await _metadata(form),
+        metadata=await _metadata(form, platform.settings.max_json_depth),
     )
     return json_response(service.render_file(row, urls), status=201)
 
@@ -65,13 +66,13 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-async def _metadata(form: Any) -> dict[str, Any]:
+async def _metadata(form: Any, max_depth: int) -> dict[str, Any]:
     raw = form.get("metadata")
     if isinstance(raw, UploadFile):  # the JS client sends it as a JSON file part named "blob"
         raw = (await raw.read()).decode(errors="replace")
     if isinstance(raw, str) and raw.strip():
         try:
-            value = json.loads(raw)
+            value = parse_json(raw, max_depth)
         except json.JSONDecodeError as exc:
             raise BadRequest("`metadata` must be a JSON object.") from exc
         if not isinstance(value, dict):

@@ -17,6 +17,7 @@ from modelyard.api.deps import (
     parse_body,
     read_json,
 )
+from modelyard.api.limits import parse_json
 from modelyard.api.pagination import page
 from modelyard.core.errors import BadRequest, ModelyardError, PayloadTooLarge
 from modelyard.services import models as service
@@ -44,7 +45,7 @@ async def search_models(
 ) -> Response:
     raw = (await request.body()).decode(errors="replace").strip()
     try:
-        parsed = json.loads(raw)
+        parsed = parse_json(raw, platform.settings.max_json_depth)
         query = parsed if isinstance(parsed, str) else raw
     except json.JSONDecodeError:
         query = raw

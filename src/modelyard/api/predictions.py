@@ -38,7 +38,8 @@ def parse_prefer(header: str | None) -> int | None:
     match = PREFER_WAIT.search(header.strip())
     if match is None:
         return None
-    seconds = int(match[1]) if match[1] else MAX_WAIT
+    digits = (match[1] or str(MAX_WAIT)).lstrip("0") or "0"
+    seconds = int(digits) if len(digits) <= 3 else MAX_WAIT  # wait=<5000 digits> is no 500
     return max(1, min(seconds, MAX_WAIT))
 
 

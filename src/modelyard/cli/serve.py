@@ -14,6 +14,7 @@ import uvicorn
 from rich.console import Console
 
 from modelyard.api import create_app
+from modelyard.api.protocol import limited_protocol
 from modelyard.services.builtins import register_builtins
 from modelyard.services.platform import Platform
 from modelyard.settings import Settings
@@ -134,6 +135,7 @@ def run_server(settings: Settings) -> None:
         console.print(f"modelyard is serving on {where}", highlight=False)
 
     app = create_app(platform, on_ready=on_ready)
+    head_limits = limited_protocol(settings.max_header_bytes, settings.max_headers)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -142,13 +144,18 @@ def run_server(settings: Settings) -> None:
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
         log_level="warning",
         timeout_graceful_shutdown=10,
-        h11_max_incomplete_event_size=None,
+        http=head_limits,
     )
     if not settings.internal_port or settings.internal_port == settings.port:
         uvicorn.Server(config).run()
         return
     internal = uvicorn.Config(
-        app, host="127.0.0.1", port=settings.internal_port, lifespan="off", log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=settings.internal_port,
+        lifespan="off",
+        log_level="warning",
+        http=head_limits,
     )
     asyncio.run(_serve_both(uvicorn.Server(config), _QuietServer(internal)))
 

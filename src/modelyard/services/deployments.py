@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.accounts import Account
 from modelyard.billing import InstanceTarget
+from modelyard.core import cursors
 from modelyard.core.errors import BadRequest, Conflict, InvalidInput, NotFound
 from modelyard.core.timeutil import isoformat, utcnow
 from modelyard.runtime.hardware import gpus_per_instance
@@ -364,12 +364,8 @@ def _check_hardware(platform: Platform, hardware: str, needs_gpu: bool, min_inst
 
 
 def _encode_cursor(deployment_id: int) -> str:
-    return base64.urlsafe_b64encode(f"d={deployment_id}".encode()).decode().rstrip("=")
+    return cursors.encode_id("d", deployment_id)
 
 
 def _decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        return int(raw.removeprefix("d="))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("The cursor is not valid; use the `next` URL of a previous page.") from exc
+    return cursors.decode_id("d", cursor)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import shutil
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.accounts import Account
+from modelyard.core import cursors
 from modelyard.core.errors import BadRequest, Conflict, NotFound
 from modelyard.core.shapes import Model, Version
 from modelyard.core.timeutil import isoformat, utcnow
@@ -185,15 +185,11 @@ async def render_model(platform: Platform, row: dict[str, Any], urls: Urls) -> d
 
 
 def _encode_int(value: int) -> str:
-    return base64.urlsafe_b64encode(f"p={value}".encode()).decode().rstrip("=")
+    return cursors.encode_id("p", value)
 
 
 def _decode_int(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        return int(raw.removeprefix("p="))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("The cursor is not valid; use the `next` URL of a previous page.") from exc
+    return cursors.decode_id("p", cursor)
 
 
 __all__ = ["CreateModel", "can_see"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from modelyard.accounts import Account
-from modelyard.core import ids
+from modelyard.core import cursors, ids
 from modelyard.core.errors import BadRequest, NotFound
 from modelyard.core.shapes import Prediction, PredictionUrls
 from modelyard.core.states import Status, transition
@@ -221,17 +220,15 @@ def _aware(value: datetime) -> datetime:
 
 
 def encode_cursor(row: dict[str, Any]) -> str:
-    raw = f"{isoformat(row['created_at'])}|{row['id']}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.encode(f"{isoformat(row['created_at'])}|{row['id']}")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    ts, _, pid = cursors.decode(cursor).partition("|")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        ts, pid = raw.split("|", 1)
-        return parse_iso(ts), pid
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("The cursor is not valid; use the `next` URL of a previous page.") from exc
+        return parse_iso(ts).astimezone(UTC), pid
+    except (ValueError, OverflowError) as exc:
+        raise BadRequest(cursors.INVALID) from exc
 
 
 async def list_predictions(
