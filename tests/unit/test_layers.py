@@ -15,9 +15,10 @@ ALLOWED: dict[str, set[str]] = {
     "events": {"core"},
     "files": {"core"},
     "webhooks": {"core", "files", "store"},
-    "builder": {"core"},
+    "sandbox": set(),
+    "builder": {"core", "sandbox"},
     "accounts": {"core", "store", "webhooks"},
-    "runtime": {"core", "queue", "events", "files"},
+    "runtime": {"core", "queue", "events", "files", "sandbox"},
     "billing": {"core", "store"},
     "services": {
         "core",
@@ -30,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
         "accounts",
         "webhooks",
         "billing",
+        "sandbox",
     },
     "api": {
         "core",
@@ -43,7 +45,17 @@ ALLOWED: dict[str, set[str]] = {
         "billing",
     },
     "web": {"core", "services", "api", "accounts"},
-    "cli": {"core", "services", "api", "accounts", "store", "builder", "runtime", "billing"},
+    "cli": {
+        "core",
+        "services",
+        "api",
+        "accounts",
+        "store",
+        "builder",
+        "runtime",
+        "billing",
+        "sandbox",
+    },
 }
 
 

@@ -16,6 +16,7 @@ from modelyard.builder.environments import build_env
 from modelyard.builder.pipconfig import UvPipArgs
 from modelyard.builder.schema import generate_schema
 from modelyard.core.errors import BuildError
+from modelyard.sandbox import NO_SANDBOX, Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ async def build_version(
     pip: UvPipArgs | None = None,
     python_downloads: bool = True,
     system_site_packages: bool = False,
+    sandbox: Sandbox = NO_SANDBOX,
 ) -> BuiltVersion:
     """Build the version for an already-extracted model directory.
 
@@ -70,7 +72,9 @@ async def build_version(
     `<source_dir>/.cog/openapi_schema.json`. `log` receives progress lines as they happen;
     `pip` overrides the host's pip configuration and `python_downloads=False` forbids
     `uv python install`; `system_site_packages` lets the environment use the platform's own
-    Python packages (see `build_env_sync`). Raises `BuildError` with a detail that says what to fix.
+    Python packages (see `build_env_sync`); `sandbox` runs the model author's code (package
+    builds, `build.run`, the predictor's import) sandboxed. Raises `BuildError` with a detail
+    that says what to fix.
 
     Example::
 
@@ -89,8 +93,11 @@ async def build_version(
         pip=pip,
         python_downloads=python_downloads,
         system_site_packages=system_site_packages,
+        sandbox=sandbox,
     )
-    result = await generate_schema(source_dir, env.python_executable, config, log=log)
+    result = await generate_schema(
+        source_dir, env.python_executable, config, log=log, sandbox=sandbox
+    )
     concurrency = config.concurrency_max or result.concurrency_max or 1
     if concurrency > 1 and not result.is_async:
         raise BuildError(

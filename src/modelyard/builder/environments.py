@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +24,18 @@ import anyio.from_thread
 import anyio.to_thread
 
 from modelyard.builder._procs import LogFn, ProcessResult, run_quiet, run_streamed
+from modelyard.builder._sandboxed import (
+    build_environment,
+    interpreter_paths,
+    local_paths,
+    pip_env,
+)
 from modelyard.builder.bundle import bundle_digest
 from modelyard.builder.config import CogConfig
 from modelyard.builder.interpreters import Interpreter, find_interpreter, uv_bin
 from modelyard.builder.pipconfig import UvPipArgs, pip_install_args
 from modelyard.core.errors import BuildError
+from modelyard.sandbox import NO_SANDBOX, SANDBOX_TMP, Mounts, Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +134,7 @@ async def build_env(
     pip: UvPipArgs | None = None,
     python_downloads: bool = True,
     system_site_packages: bool = False,
+    sandbox: Sandbox = NO_SANDBOX,
 ) -> VersionEnv:
     """Async form of `build_env_sync`: runs in a worker thread, `log` is called on the loop."""
 
@@ -142,6 +150,7 @@ async def build_env(
         pip=pip,
         python_downloads=python_downloads,
         system_site_packages=system_site_packages,
+        sandbox=sandbox,
     )
     return await anyio.to_thread.run_sync(work)
 
@@ -155,6 +164,7 @@ def build_env_sync(
     pip: UvPipArgs | None = None,
     python_downloads: bool = True,
     system_site_packages: bool = False,
+    sandbox: Sandbox = NO_SANDBOX,
 ) -> VersionEnv:
     """Return the environment for `config`, building it unless a complete one is cached.
 
@@ -168,6 +178,10 @@ def build_env_sync(
     environment instead of installing them (e.g. torch on a GPU machine that reaches no
     package index): the venv is created with `--system-site-packages`, and a `.pth` file
     adds the platform's site-packages folders after the environment's own.
+
+    Package builds and `build.run` run the model author's code: under `sandbox` they see a
+    clean environment, only the environment being built (writable), its interpreter, the
+    model directory (read-only, for local wheels) and the package sources, as the sandbox user.
     """
     check_system_packages(config.system_packages)
     pip = pip_install_args() if pip is None else pip
@@ -190,7 +204,7 @@ def build_env_sync(
                 f"The platform's packages are for another Python than {interpreter.version}; "
                 "the environment sees the interpreter's own site-packages only"
             )
-        _build(config, model_dir, envs_dir, key, interpreter, pip, log, shared)
+        _build(config, model_dir, envs_dir, key, interpreter, pip, log, shared, sandbox)
         elapsed = time.monotonic() - started
         _write_marker(final, key, interpreter, elapsed)
         log(f"Built environment {key[:12]} in {elapsed:.1f}s")
@@ -209,6 +223,7 @@ def _build(
     pip: UvPipArgs,
     log: LogFn,
     shared: list[str] | None = None,
+    sandbox: Sandbox = NO_SANDBOX,
 ) -> None:
     final = envs_dir / key
     staging = envs_dir / ".tmp"
@@ -220,17 +235,21 @@ def _build(
         shutil.rmtree(final)
     temp = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=staging))
     temp.chmod(0o755)
+    steps = _Steps(sandbox, envs_dir / ".uv-cache", interpreter, pip, shared)
     try:
-        _install(config, model_dir, temp, interpreter, pip, log, shared)
+        sandbox.give(temp)
+        _install(config, model_dir, temp, interpreter, pip, log, shared, steps)
         os.rename(temp, final)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
     try:
-        _run_build_commands(config, final, log)
+        _run_build_commands(config, final, log, steps)
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
+    finally:
+        sandbox.reclaim(final)  # built: no sandboxed program may change it any more
 
 
 def _install(
@@ -241,44 +260,46 @@ def _install(
     pip: UvPipArgs,
     log: LogFn,
     shared: list[str] | None = None,
+    steps: _Steps | None = None,
 ) -> None:
+    steps = steps or _Steps(NO_SANDBOX, None, interpreter, pip, shared)
     uv = uv_bin()
-    env = {**os.environ, **pip.env, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
-    env.pop("VIRTUAL_ENV", None)
+    env = steps.uv_environment()
     log(f"Creating a Python {interpreter.version} environment")
-    venv_argv = [uv, "venv", "--no-config", "--relocatable", "--python", interpreter.path, venv]
+    venv_argv: list[str | os.PathLike[str]] = [uv, "venv", "--no-config", "--relocatable"]
+    venv_argv += ["--python", interpreter.path, venv]
     if config.build_run:
         venv_argv.append("--seed")  # build.run commands commonly call pip
     if shared is not None:
         venv_argv.append("--system-site-packages")
-    _check(run_streamed(venv_argv, log=log, env=env), "Creating the virtualenv failed")
+    _check(steps.run(venv_argv, venv, log=log, env=env), "Creating the virtualenv failed")
     if shared:
         _share_site_dirs(venv, shared, log)
     python = venv / "bin" / "python"
-    base = [uv, "pip", "install", "--no-config", "--python", python, *pip.args]
+    base: list[str | os.PathLike[str]] = [uv, "pip", "install", "--no-config", "--python", python]
+    base += pip.args
     log(f"Installing cog=={COG_VERSION} and coglet=={COGLET_VERSION}")
-    result = run_streamed(
+    result = steps.run(
         [*base, f"cog=={COG_VERSION}", f"coglet=={COGLET_VERSION}"],
+        venv,
         log=log,
         env=env,
         cwd=model_dir,
-        timeout=INSTALL_TIMEOUT_S,
     )
     _check(result, f"Installing cog {COG_VERSION} and coglet {COGLET_VERSION} failed")
     if not config.requirements.strip():
         return
     log("Installing the model's Python requirements")
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="requirements-") as handle:
-        handle.write(config.requirements)
-        handle.flush()
+    # Beside the environment (which a sandboxed install sees), removed once installed.
+    requirements = venv / ".modelyard-requirements.txt"
+    requirements.write_text(config.requirements)
+    try:
         # cwd = model dir: uv reads relative wheel paths in requirements from the cwd, as pip.
-        result = run_streamed(
-            [*base, "--requirement", handle.name],
-            log=log,
-            env=env,
-            cwd=model_dir,
-            timeout=INSTALL_TIMEOUT_S,
+        result = steps.run(
+            [*base, "--requirement", requirements], venv, log=log, env=env, cwd=model_dir
         )
+    finally:
+        requirements.unlink(missing_ok=True)
     if not result.ok:
         raise BuildError(
             f"Installing the model's Python requirements failed: {_uv_reason(result)}",
@@ -295,35 +316,99 @@ def _share_site_dirs(venv: Path, dirs: list[str], log: LogFn) -> None:
     log(f"Sharing the platform's Python packages from {', '.join(dirs)}")
 
 
-def _run_build_commands(config: CogConfig, venv: Path, log: LogFn) -> None:
+def _run_build_commands(
+    config: CogConfig, venv: Path, log: LogFn, steps: _Steps | None = None
+) -> None:
     if not config.build_run:
         return
-    env = {
-        **os.environ,
-        **config.environment,
-        "VIRTUAL_ENV": str(venv),
-        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PIP_PYTHON": str(venv / "bin" / "python"),
-    }
-    env.pop("PYTHONPATH", None)
+    steps = steps or _Steps(NO_SANDBOX, None, None, UvPipArgs(), None)
+    env = steps.build_run_environment(config, venv)
     bash = shutil.which("bash") or "/bin/bash"
     for number, command in enumerate(config.build_run, start=1):
         log(f"Running build.run command {number} of {len(config.build_run)}")
         # The project source is not available to build.run (as in cog), hence a scratch cwd.
         with tempfile.TemporaryDirectory(prefix="modelyard-build-run-") as scratch:
-            result = run_streamed(
-                [bash, "-c", command],
-                log=log,
-                env=env,
-                cwd=Path(scratch),
-                timeout=INSTALL_TIMEOUT_S,
-            )
+            steps.sandbox.give(Path(scratch))
+            result = steps.run([bash, "-c", command], venv, log=log, env=env, scratch=Path(scratch))
         if not result.ok:
             status = "timed out" if result.timed_out else f"exited with code {result.returncode}"
             raise BuildError(
                 f"build.run command {number} {status}; see the build logs.",
                 logs=result.tail_text(),
             )
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """How this build runs its steps: sandboxed or not, with what it may see."""
+
+    sandbox: Sandbox
+    uv_cache: Path | None  # shared by builds; owned by the sandbox user when sandboxed
+    interpreter: Interpreter | None
+    pip: UvPipArgs
+    shared: list[str] | None
+
+    def uv_environment(self) -> dict[str, str]:
+        extra = {**self.pip.env, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+        if self.sandbox.enabled and self.uv_cache is not None:
+            # The cache and the environment are separate mounts there: no hard links across.
+            extra.update(UV_CACHE_DIR=str(self.uv_cache), UV_LINK_MODE="copy")
+        env = build_environment(self.sandbox, extra)
+        env.pop("VIRTUAL_ENV", None)
+        return env
+
+    def build_run_environment(self, config: CogConfig, venv: Path) -> dict[str, str]:
+        system_path = os.environ.get("PATH", "") if not self.sandbox.enabled else None
+        extra = {**pip_env(self.pip)} if self.sandbox.enabled else {}
+        env = build_environment(self.sandbox, {**extra, **config.environment})
+        env.update(
+            VIRTUAL_ENV=str(venv),
+            PATH=f"{venv / 'bin'}{os.pathsep}{system_path or env.get('PATH', '')}",
+            PIP_PYTHON=str(venv / "bin" / "python"),
+        )
+        env.pop("PYTHONPATH", None)
+        return env
+
+    def run(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        venv: Path,
+        *,
+        log: LogFn,
+        env: dict[str, str],
+        cwd: Path | None = None,
+        scratch: Path | None = None,
+    ) -> ProcessResult:
+        """Run one step with `venv` writable; `scratch` becomes its cwd (and /tmp)."""
+        wrapped = self._wrap(argv, venv, env, cwd, scratch) if self.sandbox.enabled else argv
+        return run_streamed(
+            wrapped, log=log, env=env, cwd=cwd or scratch, timeout=INSTALL_TIMEOUT_S
+        )
+
+    def _wrap(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        venv: Path,
+        env: dict[str, str],
+        cwd: Path | None,
+        scratch: Path | None,
+    ) -> list[str]:
+        writable = [venv]
+        if self.uv_cache is not None:
+            self.uv_cache.mkdir(parents=True, exist_ok=True)
+            self.sandbox.give(self.uv_cache)
+            writable.append(self.uv_cache)
+        read_only = [Path(uv_bin()), *local_paths(self.pip, env), *map(Path, self.shared or [])]
+        if self.interpreter is not None:
+            read_only += interpreter_paths(self.interpreter)
+        if cwd is not None:
+            read_only.append(cwd)
+        return self.sandbox.wrap(
+            argv,
+            mounts=Mounts(read_only=tuple(read_only), writable=tuple(writable), tmp=scratch),
+            cwd=cwd or (SANDBOX_TMP if scratch else None),
+            network=True,  # packages and build.run download
+        )
 
 
 def _check(result: ProcessResult, what: str) -> None:

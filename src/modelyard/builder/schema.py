@@ -18,6 +18,15 @@ from modelyard.builder._procs import LogFn, run_streamed
 from modelyard.builder.config import CogConfig
 from modelyard.builder.openapi import Fragments, openapi_document
 from modelyard.core.errors import BuildError
+from modelyard.sandbox import (
+    NO_SANDBOX,
+    SANDBOX_SOURCE,
+    SANDBOX_TMP,
+    Mounts,
+    Sandbox,
+    clean_environment,
+    environment_paths,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +51,16 @@ async def generate_schema(
     config: CogConfig,
     *,
     log: LogFn,
+    sandbox: Sandbox = NO_SANDBOX,
 ) -> SchemaResult:
     """Async form of `generate_schema_sync` (worker thread; `log` called on the loop)."""
 
     def log_on_loop(line: str) -> None:
         anyio.from_thread.run_sync(log, line)
 
-    work = functools.partial(generate_schema_sync, model_dir, python, config, log=log_on_loop)
+    work = functools.partial(
+        generate_schema_sync, model_dir, python, config, log=log_on_loop, sandbox=sandbox
+    )
     return await anyio.to_thread.run_sync(work)
 
 
@@ -58,30 +70,47 @@ def generate_schema_sync(
     config: CogConfig,
     *,
     log: LogFn,
+    sandbox: Sandbox = NO_SANDBOX,
 ) -> SchemaResult:
     """Inspect the predictor with `python` (cwd = `model_dir`) and build its OpenAPI document.
+
+    Importing the predictor runs the model author's code: under `sandbox` it runs with no
+    network, a clean environment, the model directory read-only at /src and the environment
+    read-only, as the sandbox user.
 
     Writes `<model_dir>/.cog/openapi_schema.json`, where coglet reads it. Raises
     `BuildError` when the predictor cannot be imported or its signature is not one cog
     accepts; the detail names the exception, `logs` holds the traceback tail.
     """
+    venv = python.parent.parent
+    base = clean_environment({}) if sandbox.enabled else dict(os.environ)
     env = {
-        **os.environ,
+        **base,
         **config.environment,
-        "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "VIRTUAL_ENV": str(python.parent.parent),
+        "PATH": f"{python.parent}{os.pathsep}{base.get('PATH', '')}",
+        "VIRTUAL_ENV": str(venv),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     env.pop("PYTHONPATH", None)
     env.pop("PYTHONHOME", None)
     with tempfile.TemporaryDirectory(prefix="modelyard-schema-") as scratch:
-        out = Path(scratch) / "result.json"
-        argv = [python, "-c", GENERATOR.read_text(), "--out", out, "--predict", config.predict_ref]
+        sandbox.give(Path(scratch))
+        out_dir = SANDBOX_TMP if sandbox.enabled else Path(scratch)
+        argv: list[str | os.PathLike[str]] = [python, "-c", GENERATOR.read_text()]
+        argv += ["--out", out_dir / "result.json", "--predict", config.predict_ref]
         if config.train_ref:
             argv += ["--train", config.train_ref]
+        if sandbox.enabled:
+            mounts = Mounts(
+                read_only=(venv, *environment_paths(venv)[1:]),
+                tmp=Path(scratch),
+                placed=((model_dir, SANDBOX_SOURCE),),
+            )
+            argv = list(sandbox.wrap(argv, mounts=mounts, cwd=SANDBOX_SOURCE, network=False))
         log("Generating the OpenAPI schema")
         # `python -c` with cwd = model dir puts the model dir first on sys.path, as coglet does.
         result = run_streamed(argv, log=log, env=env, cwd=model_dir, timeout=TIMEOUT_S)
+        out = Path(scratch) / "result.json"
         try:
             outcome = json.loads(out.read_text())
         except (OSError, ValueError):

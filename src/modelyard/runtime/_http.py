@@ -66,7 +66,7 @@ class _QuickAckBackend(httpcore.AsyncNetworkBackend):
 
 
 class _LoopbackTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, max_connections: int) -> None:
+    def __init__(self, max_connections: int, uds: str | None = None) -> None:
         # Plain HTTP on loopback: no TLS context (loading the CA bundle took 60-300 ms of
         # every instance start, on the cold-start path).
         super().__init__(verify=False, trust_env=False)
@@ -76,15 +76,19 @@ class _LoopbackTransport(httpx.AsyncHTTPTransport):
             max_keepalive_connections=max_connections,
             keepalive_expiry=30.0,
             network_backend=_QuickAckBackend(),
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            uds=uds,
+            # TCP options do not apply to a Unix socket (the sandbox's relay sets them).
+            socket_options=None if uds else [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
 
 
-def loopback_client(base_url: str, *, max_connections: int) -> httpx.AsyncClient:
-    """A keep-alive client for one coglet server; requests set their own timeouts."""
+def loopback_client(
+    base_url: str, *, max_connections: int, uds: str | None = None
+) -> httpx.AsyncClient:
+    """A keep-alive client for one coglet server (over TCP, or the Unix socket `uds`)."""
     return httpx.AsyncClient(
         base_url=base_url,
-        transport=_LoopbackTransport(max_connections),
+        transport=_LoopbackTransport(max_connections, uds),
         timeout=httpx.Timeout(10.0),
         trust_env=False,
     )

@@ -27,7 +27,7 @@ _COGLET_MARKERS = ("cog.server.http", "coglet")
 # `preexec_fn`, which is unsafe in a threaded parent. If the parent already died before
 # the prctl took effect, exit at once.
 BOOTSTRAP = """\
-import os, runpy, signal
+import os, runpy, signal, sys
 try:
     import ctypes
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)
@@ -36,6 +36,10 @@ except (AttributeError, OSError):
 _parent = os.environ.pop("MODELYARD_PARENT_PID", "")
 if _parent and os.getppid() != int(_parent):
     os._exit(1)
+# Given here, not on the command line, which every user of the machine can read.
+_upload = os.environ.pop("MODELYARD_UPLOAD_URL", "")
+if _upload:
+    sys.argv += ["--upload-url", _upload]
 runpy.run_module("cog.server.http", run_name="__main__", alter_sys=True)
 """
 

@@ -1,0 +1,39 @@
+"""What a version environment needs to be visible inside a sandbox."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# The builder's `.pth` listing the platform's site-packages (system_site_packages mode).
+_SYSTEM_SITE_PTH = "_modelyard_system_site.pth"
+
+
+def environment_paths(venv: Path) -> tuple[Path, ...]:
+    """The virtualenv, the interpreter installation it points at, and any shared site dirs.
+
+    All read-only for an instance; paths under /usr are in every sandbox already.
+    """
+    paths = [venv]
+    python = venv / "bin" / "python"
+    real = Path(os.path.realpath(python))
+    if real != python and len(real.parents) >= 2:
+        paths.append(real.parents[1])  # <prefix>/bin/python3.x -> <prefix>
+    home = _pyvenv_home(venv)
+    if home is not None:
+        paths.append(home.parent)
+    for pth in venv.glob(f"lib/python*/site-packages/{_SYSTEM_SITE_PTH}"):
+        paths += [Path(line) for line in pth.read_text().splitlines() if line.startswith("/")]
+    return tuple(p for p in paths if not p.is_relative_to("/usr"))
+
+
+def _pyvenv_home(venv: Path) -> Path | None:
+    try:
+        lines = (venv / "pyvenv.cfg").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key.strip() == "home" and value.strip().startswith("/"):
+            return Path(value.strip())
+    return None

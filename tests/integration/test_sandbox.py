@@ -1,0 +1,185 @@
+"""A pushed model is an attacker: what the sandbox must keep from it (issue 9, findings 1 and 3).
+
+The `snoop` model tries to read the platform's secret key, database and files, the
+environment of every process it can see, to dial the platform's and the databases' ports, and
+to write into its own source and environment. Each attempt must be refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import Server, processes_with
+
+SENTINEL = "modelyard-sandbox-sentinel-7f3a"
+# Another user of the machine probes with the system's interpreter (pyenv's is closed to it).
+UPLOAD_URL = re.compile(rb"/internal/uploads/[A-Za-z0-9_-]{8,}")
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
+
+
+@pytest.fixture(scope="module")
+def sandboxed(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) -> Server:
+    assert shutil.which("bwrap"), "bubblewrap is missing: `make test` installs it (Debian)"
+    tmp = tmp_path_factory.mktemp("sandbox")
+    srv = Server(
+        data_dir=tmp / "data",
+        envs_dir=shared_envs_dir,
+        settings={"MODELYARD_SANDBOX": "bwrap", "SNOOP_SENTINEL": SENTINEL},
+    ).start()
+    srv.versions = {  # type: ignore[attr-defined]
+        "snoop": srv.push("snoop", "admin/snoop"),
+        "echo": srv.push("echo", "admin/echo"),
+    }
+    yield srv  # type: ignore[misc]
+    srv.stop()
+
+
+def snoop(server: Server, **input: str) -> dict:  # type: ignore[type-arg]
+    with server.http() as http:
+        response = http.post(
+            "/v1/models/admin/snoop/predictions", json={"input": input}, headers={"Prefer": "wait"}
+        )
+    body = response.json()
+    assert body["status"] == "succeeded", body
+    return json.loads(body["output"])  # type: ignore[no-any-return]
+
+
+def test_a_model_cannot_read_the_platforms_secrets_database_or_files(sandboxed: Server) -> None:
+    data = sandboxed.data_dir
+    echo_source = next(p for p in (data / "versions").rglob("predict.py") if "snoop" not in str(p))
+    targets = [
+        data / "secret.key",
+        data / "modelyard.db",
+        data / "modelyard.db-wal",
+        echo_source,  # another version's source
+        Path(f"/proc/{sandboxed.process.pid}/environ"),  # type: ignore[union-attr]
+        Path("/etc/shadow"),
+        Path.home() / ".bashrc",
+    ]
+    report = snoop(sandboxed, paths=",".join(str(t) for t in targets))
+    for path, outcome in report["reads"].items():
+        assert outcome.startswith("refused"), f"the model read {path}: {outcome}"
+
+
+def test_a_model_runs_as_an_unprivileged_user_with_a_clean_environment(sandboxed: Server) -> None:
+    report = snoop(sandboxed)
+    assert report["uid"] not in (0, os.getuid()), report["uid"]
+    assert report["gid"] != 0 and 0 not in report["groups"]
+    leaked = [k for k in report["env"] if k.startswith(("MODELYARD_", "REPLICATE_", "SNOOP_"))]
+    assert not leaked, f"platform variables reached the model: {leaked}"
+    assert SENTINEL not in json.dumps(report["env"])
+    assert report["cwd"] == "/src"
+    # Its own PID namespace: only the sandbox's handful of processes, none of the platform's.
+    assert report["pids"] < 10, report["pids"]
+    for pid, outcome in report["environs"].items():
+        assert SENTINEL not in outcome, f"/proc/{pid}/environ showed the platform's environment"
+
+
+def test_a_model_cannot_reach_the_platform_or_the_databases(sandboxed: Server) -> None:
+    ports = [sandboxed.port, 5432, 6379]
+    report = snoop(sandboxed, ports=",".join(str(p) for p in ports))
+    for port, outcome in report["dials"].items():
+        assert outcome.startswith("refused"), f"the model reached 127.0.0.1:{port}"
+
+
+def test_a_model_cannot_change_its_source_or_environment(sandboxed: Server) -> None:
+    report = snoop(sandboxed, plant="/src/predict.py,/src/__pycache__/x.pyc,/venv/planted")
+    for path, outcome in report["writes"].items():
+        assert outcome.startswith("refused"), f"the model wrote {path}"
+
+
+def test_instances_listen_on_no_host_port_and_only_the_platform_reaches_them(
+    sandboxed: Server,
+) -> None:
+    snoop(sandboxed)  # an instance is up
+    pids = list(processes_with(str(sandboxed.data_dir)))
+    coglets = [p for p in pids if b"coglet" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert coglets, "no model process found"
+    # No socket of the model's processes listens in the host's network namespace.
+    listening = _listening_inodes()
+    for pid in _tree(coglets):
+        for inode in _socket_inodes(pid):
+            assert inode not in listening, f"model process {pid} listens on a host TCP port"
+    # Its Unix socket refuses any other user of the machine.
+    socket_path = next((sandboxed.data_dir / "tmp").rglob("modelyard-instance.sock"))
+    probe = (
+        "import socket,sys\n"
+        "s=socket.socket(socket.AF_UNIX)\n"
+        "try:\n s.connect(sys.argv[1]); print('CONNECTED')\n"
+        "except OSError as e: print('refused', type(e).__name__)\n"
+    )
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", SYSTEM_PYTHON, "-c", probe]
+        + [str(socket_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.stdout.startswith("refused"), done.stdout + done.stderr
+
+
+def test_no_credential_on_any_command_line(sandboxed: Server) -> None:
+    snoop(sandboxed)
+    for pid in processes_with(str(sandboxed.data_dir)):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        assert not UPLOAD_URL.search(cmdline), f"process {pid} shows an upload URL"
+
+
+def test_outputs_still_upload_from_the_sandbox(sandboxed: Server) -> None:
+    version = sandboxed.push("image", "admin/image")
+    with sandboxed.http() as http:
+        body = http.post(
+            "/v1/predictions",
+            json={"version": version, "input": {"size": 4}},
+            headers={"Prefer": "wait"},
+        ).json()
+        assert body["status"] == "succeeded", body
+        png = http.get(body["output"]).content
+    assert png.startswith(b"\x89PNG")
+
+
+def _tree(roots: list[int]) -> set[int]:
+    found, pending = set(), list(roots)
+    while pending:
+        pid = pending.pop()
+        if pid in found:
+            continue
+        found.add(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                pending += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").glob("*"):
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _listening_inodes() -> set[str]:
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/self/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                inodes.add(fields[9])
+    return inodes
