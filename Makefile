@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-unit test-integration test-models check bench clean
+.PHONY: serve test test-unit test-integration test-models soak soak-ci check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ serve: $(STAMP)
 	$(BIN)/modelyard serve
 
 test: $(STAMP) $(STAINLESS) $(NODE_CLIENT)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -m "not soak"
 
 check: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -40,6 +40,14 @@ check: $(STAMP)
 # The built-in catalog's real models (torch environments, a first build takes minutes).
 test-models: $(STAMP)
 	$(BIN)/python -m pytest tests/models_catalog -m models -q
+
+# The soak: predictions of every kind under cancels and SIGKILLed model instances, against a
+# real `modelyard serve`. SOAK_PREDICTIONS sets the size, SOAK_SEED replays a run's plan.
+soak-ci: $(STAMP)
+	$(BIN)/python -m pytest tests/soak -m soak -q -s
+
+soak: $(STAMP)
+	SOAK_PREDICTIONS=$${SOAK_PREDICTIONS:-5000} $(BIN)/python -m pytest tests/soak -m soak -q -s
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
