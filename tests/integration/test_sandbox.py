@@ -183,3 +183,31 @@ def _listening_inodes() -> set[str]:
             if fields[3] == "0A":  # LISTEN
                 inodes.add(fields[9])
     return inodes
+
+
+def test_without_the_sandbox_models_run_with_a_loud_warning(
+    tmp_path: Path, shared_envs_dir: Path
+) -> None:
+    srv = Server(
+        data_dir=tmp_path / "data", envs_dir=shared_envs_dir, settings={"MODELYARD_SANDBOX": "none"}
+    ).start()
+    try:
+        version = srv.push("image", "admin/image")
+        with srv.http() as http:
+            body = http.post(
+                "/v1/predictions",
+                json={"version": version, "input": {"size": 4}},
+                headers={"Prefer": "wait"},
+            ).json()
+            assert body["status"] == "succeeded", body
+            assert http.get(body["output"]).content.startswith(b"\x89PNG")
+            # Uploads need the token of an instance running that very prediction.
+            forged = http.put(
+                "/internal/uploads/not-a-token/x.png",
+                content=b"x",
+                headers={"X-Prediction-ID": body["id"]},
+            )
+            assert forged.status_code == 404
+    finally:
+        srv.stop()
+    assert "MODELS RUN UNSANDBOXED" in srv.log_path.read_text()
