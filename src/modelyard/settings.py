@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     rate_limit_other: str = "3000/min"  # per token, every other authenticated request
     redis_url: str | None = None  # cluster mode: Redis for rate limits shared by replicas
     retention: str | None = None  # e.g. 1h: remove API predictions' data after this long
+    # Version bundles (issue 9): refused while unpacking, at the first breach.
+    max_bundle_unpacked_bytes: int = Field(default=10 << 30, ge=1)  # 10 GiB: weights count
+    max_bundle_files: int = Field(default=20_000, ge=1)  # files, directories and links
     # Hostile HTTP input (issue 9): request limits at the API edge, see api/limits.py.
     max_json_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)  # JSON and other small bodies
     max_json_depth: int = Field(default=64, ge=2)  # nesting of `[`/`{` in a JSON body

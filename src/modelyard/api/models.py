@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
@@ -25,7 +26,7 @@ from modelyard.services import versions as versions_service
 
 router = APIRouter()
 
-MAX_BUNDLE = 2 * 1024 * 1024 * 1024
+MAX_BUNDLE = versions_service.MAX_BUNDLE_BYTES  # the body limit of the push route
 
 
 @router.get("/v1/models")
@@ -124,36 +125,31 @@ async def push_version(
     `{"type":"error",...}`; otherwise the response is the version once built, or problem+json.
     `?weights=PATH_OR_URL` records weights for the model's `setup(weights)` (COG_WEIGHTS).
     """
-    weights = versions_service.check_weights(request.query_params.get("weights"))
     length = int(request.headers.get("content-length") or 0)
-    if length > MAX_BUNDLE:
-        raise PayloadTooLarge(
-            "A model bundle must be smaller than 2 GiB; add large files to .cogignore."
-        )
-    bundle = await request.body()
-    if not bundle:
-        raise BadRequest(
-            "The request body must be the model bundle (a .tar.gz of a Cog directory)."
-        )
-    # Fail fast on what is already known to be wrong, before streaming starts.
-    await service.get_model(platform, account, owner, name)
+    if length > versions_service.MAX_BUNDLE_BYTES:
+        raise PayloadTooLarge(versions_service.BUNDLE_TOO_LARGE)
+    # Received and unpacked within the bundle limits before any response starts, so a
+    # refused bundle is a plain problem+json answer even when the build log streams.
+    staged = await versions_service.stage_push(
+        platform,
+        account,
+        owner,
+        name,
+        request.stream(),
+        weights=request.query_params.get("weights"),
+    )
     if "ndjson" not in request.headers.get("accept", ""):
-        row = await versions_service.push_version(
-            platform, account, owner, name, bundle, lambda _l: None, weights=weights
-        )
+        try:
+            row = await versions_service.build_staged(platform, staged, lambda _l: None)
+        finally:
+            await staged.discard()
         return json_response(service.render_version(row), status=201)
-    lines: asyncio.Queue[dict | None] = asyncio.Queue()
+    lines: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
     async def build() -> None:
         try:
-            row = await versions_service.push_version(
-                platform,
-                account,
-                owner,
-                name,
-                bundle,
-                lambda line: lines.put_nowait({"type": "log", "line": line}),
-                weights=weights,
+            row = await versions_service.build_staged(
+                platform, staged, lambda line: lines.put_nowait({"type": "log", "line": line})
             )
             lines.put_nowait({"type": "version", "version": service.render_version(row)})
         except ModelyardError as exc:
@@ -165,6 +161,7 @@ async def push_version(
                 {"type": "error", "title": "Build failed", "status": 500, "detail": str(exc)}
             )
         finally:
+            await staged.discard()
             lines.put_nowait(None)
 
     task = asyncio.ensure_future(build())  # keeps building if the client goes away

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelyard.builder.builds import BuiltVersion, build_version
-from modelyard.builder.bundle import bundle_digest, pack_bundle, unpack_bundle
+from modelyard.builder.bundle import BundleLimits, bundle_digest, pack_bundle, unpack_bundle
 from modelyard.builder.config import CogConfig, load_cog_config
 from modelyard.builder.environments import (
     COG_VERSION,
@@ -20,6 +20,7 @@ __all__ = [
     "BuiltVersion",
     "build_version",
     # bundles
+    "BundleLimits",
     "pack_bundle",
     "unpack_bundle",
     "bundle_digest",

@@ -2,27 +2,47 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
 import logging
+import lzma
 import os
+import shutil
 import stat
 import tarfile
 import zlib
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO, Any, BinaryIO, Protocol, cast
 
 import pathspec
 
-from modelyard.core.errors import BuildError
+from modelyard.core.errors import BuildError, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
 IGNORE_FILES = (".cogignore", ".dockerignore")
 # Never part of a bundle: build output, VCS data, caches, a local venv.
 ALWAYS_EXCLUDED = (".cog/", ".git/", "__pycache__/", ".venv/")
+MAX_IGNORE_FILE_BYTES = 1 << 20
+_READ_SIZE = 1 << 20
+
+
+@dataclass(frozen=True)
+class BundleLimits:
+    """What one bundle may unpack to; `unpack_bundle` stops at the first breach."""
+
+    max_bytes: int = 10 << 30  # the files' unpacked bytes (MODELYARD_MAX_BUNDLE_UNPACKED_BYTES)
+    max_files: int = 20_000  # entries: files, directories, links (MODELYARD_MAX_BUNDLE_FILES)
+    max_ratio: int = 100  # inflated bytes per compressed byte, once past `ratio_floor`
+    ratio_floor: int = 64 << 20
+
+
+DEFAULT_LIMITS = BundleLimits()
 
 
 @dataclass(frozen=True)
@@ -79,42 +99,204 @@ def bundle_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def unpack_bundle(data: bytes, dest: Path, *, max_size: int | None = None) -> str:
-    """Extract a bundle into `dest` and return its `bundle_digest`.
+def unpack_bundle(source: bytes | Path, dest: Path, limits: BundleLimits = DEFAULT_LIMITS) -> str:
+    """Extract a bundle (bytes, or the path of an archive file) into `dest`; return its digest.
 
-    `dest` is created if missing and should be empty. Refuses absolute paths, `..`, links
-    that lead outside `dest`, hard links, devices and FIFOs, and (with `max_size`) archives
-    whose files add up to more bytes than that; raises `BuildError` for those and for an
-    archive that cannot be read.
+    Only what `bundle_digest` covers is written: entries under `ALWAYS_EXCLUDED` or
+    ignored by the bundle's own `.cogignore`/`.dockerignore` are skipped, so the version
+    id covers every file in `dest`. A first pass over the archive writes nothing and checks
+    every entry and `limits`, stopping at the first breach; `dest` is created only when it
+    passed, and removed again if extraction fails. Raises `PayloadTooLarge` (413) for too
+    many unpacked bytes or a decompression bomb, and `BuildError` (400) for too many
+    entries, paths outside `dest` (absolute, `..`, through or to links outside), hard
+    links, devices, FIFOs, sparse files, duplicate paths, and unreadable archives.
     """
-    dest.mkdir(parents=True, exist_ok=True)
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
-                _check_member(member)
-            total = sum(member.size for member in members if member.isreg())
-            if max_size is not None and total > max_size:
-                raise BuildError(
-                    f"The bundle unpacks to {total} bytes, more than the {max_size} allowed; "
-                    "list large files in .cogignore and download them in setup()."
-                )
-            tar.extractall(dest, members=members, filter="data")
-    except BuildError:
+        spec = _survey(source, limits)
+        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            _extract(source, dest, spec, limits)
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+    except (BuildError, PayloadTooLarge):
         raise
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as exc:
         raise BuildError(
             "The bundle is not a readable .tar.gz archive; pack the model directory again."
         ) from exc
     return bundle_digest(dest)
 
 
-def _check_member(member: tarfile.TarInfo) -> None:
+def _survey(source: bytes | Path, limits: BundleLimits) -> pathspec.GitIgnoreSpec:
+    """Check every entry against the rules and `limits`; the bundle's ignore spec."""
+    names: set[str] = set()
+    links: set[str] = set()
+    ignore_files: dict[str, bytes] = {}
+    count = declared = 0
+    with _open_archive(source, limits) as tar:
+        for member in tar:
+            name = _check_member(member)
+            count += 1
+            if count > limits.max_files:
+                raise BuildError(
+                    f"The bundle holds more than {limits.max_files} files and directories; "
+                    "list what the model does not need in .cogignore, or raise the limit "
+                    "with MODELYARD_MAX_BUNDLE_FILES."
+                )
+            if name in names:
+                raise BuildError("The bundle holds the same path twice; pack it again.")
+            if any(parent in links for parent in _parents(name)):
+                raise BuildError(
+                    "The bundle writes a file through a symbolic link; it was refused."
+                )
+            names.add(name)
+            if member.issym():
+                links.add(name)
+            if member.isreg():
+                declared += member.size
+                if declared > limits.max_bytes:
+                    raise _too_large(limits)
+            if name in IGNORE_FILES:
+                ignore_files[name] = _read_ignore_file(tar, member)
+    lines: list[str] = []
+    for name in IGNORE_FILES:
+        lines.extend(ignore_files.get(name, b"").decode("utf-8", errors="replace").splitlines())
+    return _spec(lines)
+
+
+def _extract(
+    source: bytes | Path, dest: Path, spec: pathspec.GitIgnoreSpec, limits: BundleLimits
+) -> None:
+    with _open_archive(source, limits) as tar:
+        for member in tar:
+            name = _check_member(member)
+            if name == "." or _excluded(spec, name, directory=member.isdir()):
+                continue
+            member.name = name
+            tar.extract(member, dest, filter="data")
+
+
+def _read_ignore_file(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    if member.isdir():
+        return b""  # `_ignore_spec` reads only files
+    handle = tar.extractfile(member) if member.isreg() else None
+    if handle is None or member.size > MAX_IGNORE_FILE_BYTES:
+        raise BuildError(
+            f"{member.name} must be a plain file of at most {MAX_IGNORE_FILE_BYTES} bytes."
+        )
+    return handle.read()
+
+
+def _excluded(spec: pathspec.GitIgnoreSpec, name: str, *, directory: bool) -> bool:
+    """Whether `_walk` leaves `name` out: it or a folder above it is ignored."""
+    if any(spec.match_file(parent + "/") for parent in _parents(name)):
+        return True
+    return spec.match_file(name + "/" if directory else name)
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+@contextmanager
+def _open_archive(source: bytes | Path, limits: BundleLimits) -> Iterator[tarfile.TarFile]:
+    """The archive as a forward-only tar stream that counts and limits what it inflates."""
+    with ExitStack() as stack:
+        if isinstance(source, Path):
+            raw: BinaryIO = stack.enter_context(source.open("rb"))
+        else:
+            raw = io.BytesIO(source)
+        magic = raw.read(6)
+        raw.seek(0)
+        counted = _Counted(raw)
+        compressed = cast(IO[bytes], counted)
+        inflated: _Reader
+        if magic.startswith(b"\x1f\x8b"):
+            inflated = stack.enter_context(gzip.GzipFile(fileobj=compressed, mode="rb"))
+        elif magic.startswith(b"BZh"):
+            inflated = stack.enter_context(bz2.BZ2File(compressed))
+        elif magic.startswith(b"\xfd7zXZ\x00"):
+            inflated = stack.enter_context(lzma.LZMAFile(compressed))
+        else:
+            inflated = counted  # a plain tar
+        limited = _Limited(inflated, counted, limits)
+        tar = stack.enter_context(
+            tarfile.open(fileobj=cast(IO[bytes], limited), mode="r|", bufsize=_READ_SIZE)
+        )
+        yield tar
+
+
+class _Reader(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class _Counted(io.RawIOBase):
+    """A reader that counts the compressed bytes taken from `raw`."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+
+class _Limited(io.RawIOBase):
+    """The inflated tar stream; raises `PayloadTooLarge` at the first byte past a limit."""
+
+    def __init__(self, inflated: _Reader, counted: _Counted, limits: BundleLimits) -> None:
+        self.inflated = inflated
+        self.counted = counted
+        self.limits = limits
+        # Tar headers and padding on top of the files' own bytes.
+        self.ceiling = limits.max_bytes + limits.max_files * 4096 + (1 << 20)
+        self.total = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inflated.read(size if size >= 0 else _READ_SIZE)
+        self.total += len(data)
+        if self.total > self.ceiling:
+            raise _too_large(self.limits)
+        limits = self.limits
+        if self.total > limits.ratio_floor and self.total > limits.max_ratio * max(
+            self.counted.count, 1
+        ):
+            raise PayloadTooLarge(
+                f"The bundle inflates more than {limits.max_ratio} times its compressed size "
+                f"past {limits.ratio_floor >> 20} MiB, like a decompression bomb; it was "
+                "refused. Leave highly compressible files out (.cogignore) and create them "
+                "in setup()."
+            )
+        return data
+
+
+def _too_large(limits: BundleLimits) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The bundle unpacks to more than {limits.max_bytes} bytes; list large files in "
+        ".cogignore and download them in setup(), or raise the limit with "
+        "MODELYARD_MAX_BUNDLE_UNPACKED_BYTES."
+    )
+
+
+def _check_member(member: tarfile.TarInfo) -> str:
+    """The entry's normalized relative path; raises `BuildError` for one that is refused."""
     name = PurePosixPath(member.name)
-    if name.is_absolute() or ".." in name.parts or member.name.startswith("\\"):
+    relative = _normalize(name)
+    if name.is_absolute() or ".." in name.parts or member.name.startswith("\\") or not relative:
         raise BuildError("The bundle holds a path outside the model directory; it was refused.")
-    if member.isdir() or member.isreg():
-        return
+    if member.isdir() or (member.isreg() and member.type != tarfile.GNUTYPE_SPARSE):
+        return relative.as_posix()
     if member.issym():
         target = PurePosixPath(member.linkname)
         resolved = _normalize(name.parent / target)
@@ -123,8 +305,10 @@ def _check_member(member: tarfile.TarInfo) -> None:
                 "The bundle holds a symbolic link that points outside the model directory; "
                 "it was refused."
             )
-        return
-    raise BuildError("The bundle holds a hard link, device or other special file; it was refused.")
+        return relative.as_posix()
+    raise BuildError(
+        "The bundle holds a hard link, device, sparse or other special file; it was refused."
+    )
 
 
 def _normalize(path: PurePosixPath) -> PurePosixPath | None:
@@ -142,14 +326,17 @@ def _normalize(path: PurePosixPath) -> PurePosixPath | None:
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
-def _ignore_spec(root: Path) -> pathspec.PathSpec:
+def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
     lines: list[str] = []
     for name in IGNORE_FILES:
         path = root / name
         if path.is_file():
             lines.extend(path.read_text(encoding="utf-8", errors="replace").splitlines())
-    lines.extend(ALWAYS_EXCLUDED)
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    return _spec(lines)
+
+
+def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec:
+    return pathspec.GitIgnoreSpec.from_lines([*lines, *ALWAYS_EXCLUDED])
 
 
 def _walk(root: Path) -> Iterator[_Entry]:

@@ -130,8 +130,12 @@ async def delete_version(
             await store.update_model(
                 conn, model["id"], latest_version_id=remaining[0]["id"] if remaining else None
             )
-        # The same bundle pushed to another model shares the source folder: keep it for that one.
-        shared = bool(await store.find_versions_by_id(conn, version_id))
+        # The same bundle pushed to another model of the same owner shares the source folder:
+        # keep it for that one.
+        shared = any(
+            row["source_dir"] == version["source_dir"]
+            for row in await store.find_versions_by_id(conn, version_id)
+        )
     platform.catalog.forget(version["pk"])
     if version.get("source_dir") and not shared:
         shutil.rmtree(platform.data_dir / version["source_dir"], ignore_errors=True)

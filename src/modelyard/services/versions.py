@@ -7,19 +7,27 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.accounts import Account
 from modelyard.builder import (
     BuiltVersion,
+    BundleLimits,
     build_version,
     bundle_digest,
     load_cog_config,
     unpack_bundle,
 )
-from modelyard.core.errors import BadRequest, BuildError, ModelyardError, NotFound
+from modelyard.core.errors import (
+    BadRequest,
+    BuildError,
+    ModelyardError,
+    NotFound,
+    PayloadTooLarge,
+)
 from modelyard.core.timeutil import utcnow
 from modelyard.store import models as store
 
@@ -31,6 +39,27 @@ logger = logging.getLogger(__name__)
 LogFn = Callable[[str], None]
 WEIGHTS_FILE = ".modelyard/weights.json"
 MAX_WEIGHTS_LENGTH = 4096
+MAX_BUNDLE_BYTES = 2 << 30  # the compressed upload
+BUNDLE_TOO_LARGE = "A model bundle must be smaller than 2 GiB; add large files to .cogignore."
+
+
+@dataclass
+class StagedPush:
+    """A received bundle unpacked into a private staging folder; not yet a version."""
+
+    model: dict[str, Any]
+    owner_id: int  # the account (user or organization) that owns the model
+    staging: Path
+    digest: str
+    weights: str | None
+
+    @property
+    def source(self) -> Path:
+        return self.staging / "src"
+
+    async def discard(self) -> None:
+        """Remove the staging folder; the version folder, once made, stays."""
+        await asyncio.to_thread(shutil.rmtree, self.staging, ignore_errors=True)
 
 
 async def push_version(
@@ -38,7 +67,7 @@ async def push_version(
     account: Account,
     owner: str,
     name: str,
-    bundle: bytes,
+    bundle: bytes | AsyncIterable[bytes],
     log: LogFn,
     *,
     weights: str | None = None,
@@ -47,43 +76,115 @@ async def push_version(
 
     `weights` (a local path or URL) reaches the model's `setup(weights)` as COG_WEIGHTS; it
     is written into the version's source as `WEIGHTS_FILE`, so the same bundle with other
-    weights is another version. Raises BuildError (with the log tail) and leaves no version
-    behind when anything fails.
+    weights is another version. Raises what `stage_push` raises, and BuildError (with the
+    log tail); leaves no version behind when anything fails.
+    """
+    staged = await stage_push(platform, account, owner, name, bundle, weights=weights)
+    try:
+        return await build_staged(platform, staged, log)
+    finally:
+        await staged.discard()
+
+
+async def stage_push(
+    platform: Platform,
+    account: Account,
+    owner: str,
+    name: str,
+    bundle: bytes | AsyncIterable[bytes],
+    *,
+    weights: str | None = None,
+) -> StagedPush:
+    """Receive and unpack `bundle` for owner/name, within the bundle limits of the settings.
+
+    `bundle` is the archive's bytes or its chunks as they arrive (a request body). Raises
+    NotFound for a model the account may not push to, PayloadTooLarge (413) for a bundle
+    over `MAX_BUNDLE_BYTES`, `max_bundle_unpacked_bytes` or the bomb ratio, BadRequest for
+    an empty one and BuildError (400) for one that is refused or has too many files; in
+    each case nothing stays on disk. The caller must `discard()` what it returns.
     """
     weights = check_weights(weights)
     async with platform.db.connect() as conn:
         model = await platform.catalog.model(conn, account, owner, name)
     if not account.acts_for(model["owner"]):
         raise NotFound(f"The model {owner}/{name} does not exist.")
+    settings = platform.settings
+    limits = BundleLimits(
+        max_bytes=settings.max_bundle_unpacked_bytes, max_files=settings.max_bundle_files
+    )
     staging = Path(tempfile.mkdtemp(prefix="push-", dir=platform.data_dir / "tmp"))
     try:
-        digest = await asyncio.to_thread(unpack_bundle, bundle, staging / "src")
+        archive = bundle if isinstance(bundle, bytes) else await _receive(bundle, staging)
+        if not (archive if isinstance(archive, bytes) else archive.stat().st_size):
+            raise BadRequest(
+                "The request body must be the model bundle (a .tar.gz of a Cog directory)."
+            )
+        digest = await asyncio.to_thread(unpack_bundle, archive, staging / "src", limits)
+        if isinstance(archive, Path):
+            archive.unlink()  # the staged source is all that is needed from here on
         if weights is not None:
             digest = await asyncio.to_thread(_record_weights, staging / "src", weights)
-            log(f"Weights: {weights}")
-        log(f"Bundle received: version {digest}")
-        return await _build_into(platform, model, staging / "src", digest, log)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
+        raise
+    return StagedPush(model, _owner_id(account, model["owner"]), staging, digest, weights)
 
 
-async def _build_into(
-    platform: Platform, model: dict[str, Any], unpacked: Path, digest: str, log: LogFn
-) -> dict[str, Any]:
+async def build_staged(platform: Platform, staged: StagedPush, log: LogFn) -> dict[str, Any]:
+    """Build a staged push into a version (or return the one already built from it)."""
+    if staged.weights is not None:
+        log(f"Weights: {staged.weights}")
+    log(f"Bundle received: version {staged.digest}")
+    return await _build_into(platform, staged, log)
+
+
+async def _receive(chunks: AsyncIterable[bytes], staging: Path) -> Path:
+    """Write an uploaded bundle into `staging`, refusing it at the first byte past the limit."""
+    target = staging / "bundle"
+    size = 0
+    pending: list[bytes] = []
+    with target.open("wb") as out:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_BUNDLE_BYTES:
+                raise PayloadTooLarge(BUNDLE_TOO_LARGE)
+            pending.append(chunk)
+            if sum(map(len, pending)) >= 1 << 20:
+                await asyncio.to_thread(out.writelines, pending)
+                pending = []
+        await asyncio.to_thread(out.writelines, pending)
+    return target
+
+
+def _owner_id(account: Account, owner: str) -> int:
+    if owner == account.username:
+        return account.id
+    return next(oid for oid, name in account.organizations if name == owner)
+
+
+def version_folder(platform: Platform, owner_id: int, digest: str) -> Path:
+    """Where a version's source lives: one folder per owning account and version id.
+
+    Another account pushing the same bundle gets a folder of its own, so nothing one
+    account wrote (or its models wrote at run time) reaches another's predictions.
+    """
+    return platform.data_dir / "versions" / str(owner_id) / digest
+
+
+async def _build_into(platform: Platform, staged: StagedPush, log: LogFn) -> dict[str, Any]:
+    model, digest = staged.model, staged.digest
     async with platform.db.connect() as conn:
         existing = await store.find_version(conn, model["id"], digest)
     if existing is not None and existing["status"] == "ready":
         log("This version was pushed before; nothing to build.")
         return existing
-    load_cog_config(unpacked)  # fail fast on a bad cog.yaml, before anything is recorded
-    source = platform.data_dir / "versions" / digest
-    lock = platform.build_locks.setdefault(digest, asyncio.Lock())
+    load_cog_config(staged.source)  # fail fast on a bad cog.yaml, before anything is recorded
+    source = version_folder(platform, staged.owner_id, digest)
+    relative = str(source.relative_to(platform.data_dir))
+    lock = platform.build_locks.setdefault(relative, asyncio.Lock())
     async with lock:
         if not (source / "cog.yaml").exists():
-            tmp = source.with_name(f".{digest}.tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(unpacked, tmp, symlinks=True)
-            tmp.rename(source)
+            await asyncio.to_thread(_place, staged.source, source)
         async with platform.db.begin() as conn:
             if existing is None:
                 existing = await store.create_version(
@@ -95,9 +196,12 @@ async def _build_into(
                     build_logs="",
                     concurrency=1,
                     gpu=False,
+                    source_dir=relative,
                 )
             else:
-                await store.update_version(conn, existing["pk"], status="building", error=None)
+                await store.update_version(
+                    conn, existing["pk"], status="building", error=None, source_dir=relative
+                )
         lines: list[str] = []
 
         def record(line: str) -> None:
@@ -110,11 +214,12 @@ async def _build_into(
                 envs_dir=platform.settings.env_cache,
                 log=record,
                 system_site_packages=platform.settings.system_site_packages,
+                sandbox=platform.sandbox,
             )
         except BaseException as exc:
             async with platform.db.begin() as conn:
                 await store.delete_version(conn, existing["pk"])
-            if not await _source_in_use(platform, digest):
+            if not await _source_in_use(platform, digest, relative):
                 shutil.rmtree(source, ignore_errors=True)
             if isinstance(exc, ModelyardError) or not isinstance(exc, Exception):
                 raise
@@ -128,6 +233,15 @@ async def _build_into(
     assert version is not None
     _report_python(built, log)
     return version
+
+
+def _place(unpacked: Path, source: Path) -> None:
+    """Copy a staged source into its version folder in one rename."""
+    tmp = source.with_name(f".{source.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(unpacked, tmp, symlinks=True)
+    tmp.rename(source)
 
 
 def _report_python(built: BuiltVersion, log: LogFn) -> None:
@@ -194,9 +308,10 @@ def _version_values(platform: Platform, built: BuiltVersion, logs: str) -> dict[
     )
 
 
-async def _source_in_use(platform: Platform, digest: str) -> bool:
+async def _source_in_use(platform: Platform, digest: str, source_dir: str) -> bool:
     async with platform.db.connect() as conn:
-        return bool(await store.find_versions_by_id(conn, digest))
+        rows = await store.find_versions_by_id(conn, digest)
+    return any(row["source_dir"] == source_dir for row in rows)
 
 
 async def import_directory(

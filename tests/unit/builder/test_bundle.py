@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.builder import bundle_digest, pack_bundle, unpack_bundle
-from modelyard.core.errors import BuildError
+from modelyard.builder import BundleLimits, bundle_digest, pack_bundle, unpack_bundle
+from modelyard.core.errors import BuildError, PayloadTooLarge
 
 
 def _names(data: bytes) -> list[str]:
@@ -178,6 +178,7 @@ def test_unpack_truncated_archive(make_model, tmp_path: Path) -> None:
 
 def test_unpack_size_limit(make_model, tmp_path: Path) -> None:
     data = pack_bundle(make_model({"zeros.bin": bytes(100_000)}))
-    with pytest.raises(BuildError, match="more than the 50000 allowed"):
-        unpack_bundle(data, tmp_path / "small", max_size=50_000)
-    assert unpack_bundle(data, tmp_path / "big", max_size=1_000_000)
+    with pytest.raises(PayloadTooLarge, match="more than 50000 bytes"):
+        unpack_bundle(data, tmp_path / "small", BundleLimits(max_bytes=50_000))
+    assert not (tmp_path / "small").exists()
+    assert unpack_bundle(data, tmp_path / "big", BundleLimits(max_bytes=1_000_000))
