@@ -11,11 +11,11 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from modelyard.accounts import parse_authorization
+from modelyard.api._downloads import stored_file_response
 from modelyard.api.deps import CurrentAccount, PlatformDep, UrlsDep, json_response
 from modelyard.api.limits import parse_json
 from modelyard.api.pagination import page
 from modelyard.core.errors import BadRequest, NotFound, PayloadTooLarge
-from modelyard.files import signing
 from modelyard.services import files as service
 
 router = APIRouter()
@@ -113,24 +113,21 @@ async def delete_file(file_id: str, platform: PlatformDep, account: CurrentAccou
 @router.get("/v1/files/{file_id}/download")
 async def download_file(file_id: str, request: Request, platform: PlatformDep) -> Response:
     """The file's bytes: with the owner's token, or a signed `owner`/`expiry`/`signature` query."""
-    async with platform.db.connect() as conn:
-        from modelyard.store import files as files_store
-
-        row = await files_store.find_file(conn, file_id)
-    if row is None:
-        raise NotFound("File not found")
     token = parse_authorization(request.headers.get("authorization"))
-    account = await platform.authenticator.authenticate(token) if token else None
-    if account is None or not account.sees(row["account_id"]):
-        params = request.query_params
-        owner, sig = params.get("owner", ""), params.get("signature", "")
-        try:
-            expiry = int(params.get("expiry", "0"))
-        except ValueError:
-            expiry = 0
-        if not signing.verify(platform.secret, f"{owner} {file_id}", expiry, sig):
-            raise NotFound("File not found")
+    params = request.query_params
+    try:
+        expiry = int(params.get("expiry", "0"))
+    except ValueError:
+        expiry = 0
+    row = await service.find_download(
+        platform,
+        file_id,
+        account=await platform.authenticator.authenticate(token) if token else None,
+        owner=params.get("owner", ""),
+        expiry=expiry,
+        signature=params.get("signature", ""),
+    )
     data = await platform.storage.get(row["storage_key"])
     if data is None:
         raise NotFound("File not found")
-    return Response(data, media_type=row["content_type"])
+    return stored_file_response(data, row["content_type"], row["name"])

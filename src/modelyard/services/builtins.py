@@ -151,7 +151,7 @@ async def _list(platform: Platform, account: Account, entry: CatalogEntry) -> No
     if entry.cover is not None:
         key = f"catalog/{entry.name}/{entry.cover.name}"
         await platform.storage.put(key, entry.cover.read_bytes())
-        cover_url = file_marker(key)
+        cover_url = file_marker(platform.secret, key)
     async with platform.db.connect() as conn:
         model = await store.find_model(conn, CATALOG_OWNER, entry.name)
     if model is None:

@@ -46,6 +46,7 @@ class _Live:
     logs: list[str] = field(default_factory=list)
     output: list[Any] = field(default_factory=list)
     dirty: bool = False
+    uploads: set[str] = field(default_factory=set)  # storage keys its instance uploaded
 
 
 class Execution:
@@ -127,7 +128,7 @@ class Execution:
             self.platform.bus.publish(prediction_id, LOGS, event.text)
             await self.platform.webhooks.notify(prediction_id, "logs")
         elif isinstance(event, Output) and live.iterator:
-            value = await self._store_files(prediction_id, event.value)
+            value = await self._store_files(prediction_id, event.value, live.uploads)
             live.output.append(value)
             live.dirty = True
             self.platform.bus.publish(prediction_id, OUTPUT, value)
@@ -156,14 +157,14 @@ class Execution:
             if isinstance(done.output, list) and len(done.output) > len(live.output):
                 # Items the stream did not carry (should not happen, but never lose output).
                 rest = [
-                    await self._store_files(prediction_id, v)
+                    await self._store_files(prediction_id, v, live.uploads)
                     for v in done.output[len(live.output) :]
                 ]
                 for item in rest:
                     self.platform.bus.publish(prediction_id, OUTPUT, item)
                 output = live.output + rest
         else:
-            output = await self._store_files(prediction_id, done.output)
+            output = await self._store_files(prediction_id, done.output, live.uploads)
             if done.status == Status.SUCCEEDED.value and output is not None:
                 self.platform.bus.publish(prediction_id, OUTPUT, output)
         await self._finish(
@@ -284,19 +285,27 @@ class Execution:
 
     # -- files ---------------------------------------------------------------------------------
 
-    async def _store_files(self, prediction_id: str, value: Any) -> Any:
-        """Map uploaded-file URLs to stored-file markers and store data: URLs coglet left inline."""
+    def uploads_for(self, prediction_id: str) -> set[str] | None:
+        """The keys uploaded for a prediction processing here (add to it); None if not running."""
+        live = self.live.get(prediction_id)
+        return None if live is None else live.uploads
+
+    async def _store_files(self, prediction_id: str, value: Any, uploads: set[str]) -> Any:
+        """Map URLs of files uploaded for this prediction to stored-file markers, and store data:
+        URLs coglet left inline. Any other string (a URL of another key, a forged marker) stays
+        as it is, so it is never signed."""
         if isinstance(value, str):
             prefix = self.platform.internal_files_prefix
             if value.startswith(prefix):
-                return file_marker(unquote(value[len(prefix) :]))
+                key = unquote(value[len(prefix) :])
+                return file_marker(self.platform.secret, key) if key in uploads else value
             if value.startswith("data:") and ";base64," in value[:200]:
                 return await self._store_data_url(prediction_id, value) or value
             return value
         if isinstance(value, list):
-            return [await self._store_files(prediction_id, v) for v in value]
+            return [await self._store_files(prediction_id, v, uploads) for v in value]
         if isinstance(value, dict):
-            return {k: await self._store_files(prediction_id, v) for k, v in value.items()}
+            return {k: await self._store_files(prediction_id, v, uploads) for k, v in value.items()}
         return value
 
     async def _store_data_url(self, prediction_id: str, value: str) -> str | None:
@@ -309,7 +318,7 @@ class Execution:
         ext = mimetypes.guess_extension(mime) or ".bin"
         key = f"predictions/{prediction_id}/output-{secrets.token_hex(4)}{ext}"
         await self.platform.storage.put(key, data)
-        return file_marker(key)
+        return file_marker(self.platform.secret, key)
 
 
 def _aware(value: datetime) -> datetime:

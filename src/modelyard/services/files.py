@@ -10,6 +10,7 @@ from modelyard.accounts import Account
 from modelyard.core import ids
 from modelyard.core.errors import NotFound, PayloadTooLarge
 from modelyard.core.timeutil import isoformat, utcnow
+from modelyard.files import signing
 from modelyard.services.predictions import decode_cursor, encode_cursor
 from modelyard.services.urls import Urls
 from modelyard.store import files as store
@@ -99,7 +100,33 @@ def render_file(row: dict[str, Any], urls: Urls) -> dict[str, Any]:
 
 
 def download_url(row: dict[str, Any], urls: Urls) -> str:
-    return urls.file_download(row["storage_key"])
+    """A signed `/v1/files/{id}/download` URL of a file row (from `get_file`/`find_download`)."""
+    return urls.file_download(row["id"], row["owner"])
+
+
+async def find_download(
+    platform: Platform,
+    file_id: str,
+    *,
+    account: Account | None,
+    owner: str,
+    expiry: int,
+    signature: str,
+) -> dict[str, Any]:
+    """The file a download may serve: one `account` sees, or the one a valid signature binds
+    together with its owner. Raises NotFound otherwise (deleted, another owner, bad signature)."""
+    async with platform.db.connect() as conn:
+        row = await store.find_file(conn, file_id)
+    if row is None:
+        raise NotFound("File not found")
+    if account is not None and account.sees(row["account_id"]):
+        return row
+    parts = (file_id, owner)
+    if owner == row["owner"] and signing.verify(
+        platform.secret, signing.Kind.FILE_DOWNLOAD, parts, expiry, signature
+    ):
+        return row
+    raise NotFound("File not found")
 
 
 def _safe_name(name: str) -> str:

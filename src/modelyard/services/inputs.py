@@ -82,11 +82,12 @@ class InputResolver:
             )
             key = f"predictions/{prediction_id}/inputs/{field}-{index}-{name.lstrip('.')}"
             await self.platform.storage.put(key, fetched.content)
-        return self.platform.internal_urls.file_download(key)
+        return self.platform.internal_urls.delivery(key)
 
     async def _platform_key(self, url: str, account_id: int) -> str | None:
         """The storage key behind a URL of this platform: the caller's uploaded file, or a signed
-        output URL (a capability of its own)."""
+        output URL (a capability of its own). A `modelyard://files/` marker never gets here: the
+        schema check refuses any file input that is not an http(s) or data: URL."""
         if not url.startswith(("http://", "https://")):
             return None
         parts = urlsplit(url)
@@ -102,7 +103,10 @@ class InputResolver:
                 expiry = int(query.get("expiry", ["0"])[0])
             except ValueError:
                 return None
-            if signing.verify(self.platform.secret, key, expiry, query.get("signature", [""])[0]):
+            signature = query.get("signature", [""])[0]
+            if signing.verify(
+                self.platform.secret, signing.Kind.DELIVERY, (key,), expiry, signature
+            ):
                 return key
         return None
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, or_, select
 
 from modelyard.store.database import Conn
-from modelyard.store.tables import files
+from modelyard.store.tables import accounts, files
 
 
 async def create_file(conn: Conn, **values: Any) -> None:
@@ -16,7 +16,13 @@ async def create_file(conn: Conn, **values: Any) -> None:
 
 
 async def find_file(conn: Conn, file_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(files).where(files.c.id == file_id))).first()
+    """The file's row, with `owner`: the username of the account it belongs to."""
+    stmt = (
+        select(files, accounts.c.username.label("owner"))
+        .join(accounts, accounts.c.id == files.c.account_id)
+        .where(files.c.id == file_id)
+    )
+    row = (await conn.execute(stmt)).first()
     return dict(row._mapping) if row else None
 
 
