@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from modelyard.core.errors import BadRequest
+from modelyard.core.errors import BadRequest, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class StorageFull(ServiceUnavailable):
+    """The storage has no room for a write (a full disk or an exhausted quota)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "There is no space left to store this file. Try again once the platform's operator "
+            "has freed space.",
+            headers={"Retry-After": "60"},
+        )
+        self.key = key
 
 
 class FileStorage:
     """Bytes stored under keys like `predictions/<id>/<name>` or `files/<id>`."""
 
+    # Told the key of every write refused for want of space (execution fails its prediction).
+    on_full: Callable[[str], None] | None = None
+
     async def put(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` whole or not at all; raises StorageFull when out of space."""
         raise NotImplementedError
 
     async def get(self, key: str) -> bytes | None:
@@ -50,11 +74,23 @@ class LocalFileStorage(FileStorage):
 
     async def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        tmp: str | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            if tmp is not None:  # nothing half-written stays behind
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            if exc.errno not in _FULL:
+                raise
+            logger.error("no space left to store %s (%d bytes): %s", key, len(data), exc)
+            if self.on_full is not None:
+                self.on_full(key)
+            raise StorageFull(key) from exc
 
     async def get(self, key: str) -> bytes | None:
         path = self._path(key)

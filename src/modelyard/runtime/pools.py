@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from modelyard.runtime.instance import Instance, InstanceSpec
+
+if TYPE_CHECKING:
+    from modelyard.runtime.scheduler import Job
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ class Pool:
     retired: bool = False  # the deployment is gone: drain, stop, forget
     boot_failures: int = 0
     retry_at: float = 0.0  # after a failed boot, warm instances wait until then
+    # Predictions whose instance died before they reached the model, with when that was.
+    redeliveries: deque[tuple[Job, float]] = field(default_factory=deque)
 
     @property
     def active(self) -> list[Member]:

@@ -11,7 +11,12 @@ whenever something changes, and at least once a tick:
 * drain: an instance of an old configuration (a new release) finishes its predictions, then stops;
 * place: a GPU instance gets whole GPUs from the allocator; when none is free, an idle instance
   of another queue is evicted (least recently used), else the work waits. A GPU is handed out
-  again only once the instance that held it is gone.
+  again only once the instance that held it is gone;
+* redeliver: a prediction that never reached the model (its instance died first) goes back to
+  its pool and runs on another instance, at most `MAX_DELIVERIES` times in all.
+
+SIGTERM drains: `drain()` stops leasing and waits for running predictions, `shutdown()` stops
+every instance (what still runs ends failed), `kill_all()` kills them at once.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BOOT_BACKOFF = 60.0
 HEALTH_EVERY = 5.0
+MAX_DELIVERIES = 3  # tries of a prediction whose instance died before it reached the model
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class Job:
     prediction_id: str
     input: dict[str, Any]
     context: dict[str, str] | None = None
+    delivery: int = 1  # counted when an instance is given it
 
 
 class JobSink(Protocol):
@@ -65,6 +72,9 @@ class JobSink(Protocol):
 
     async def abandoned(self, prediction_id: str, error: str, logs: str = "") -> None: ...
 
+    async def redelivered(self, prediction_id: str, instance_id: str) -> bool:
+        """A processing prediction moves to another instance; False if it ended meanwhile."""
+
     async def instance_changed(self, info: InstanceInfo) -> None:
         """An instance booted, became ready, failed or stopped (for its boot record)."""
 
@@ -80,7 +90,7 @@ class InstanceHooks(Protocol):
 @dataclass
 class _Running:
     job: Job
-    instance: Instance
+    instance: Instance | None  # None while it waits for another instance
 
 
 InstanceFactory = Callable[[InstanceSpec], Instance]
@@ -123,6 +133,7 @@ class Scheduler:
         self._boots: dict[Member, asyncio.Task[Any]] = {}
         self._wake = queue.any_changed  # an enqueue wakes the loop too
         self._stopping = False
+        self.draining = False  # SIGTERM: no new leases, running predictions finish
         self._health_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -143,19 +154,46 @@ class Scheduler:
     def _tick(self) -> float:
         return max(0.05, min(1.0, self.idle_timeout / 4 if self.idle_timeout else 1.0))
 
+    async def drain(self, grace: float) -> None:
+        """Stop leasing (what waits stays queued) and wait up to `grace` s for running jobs."""
+        self.draining = True
+        self._wake.set()
+        deadline = time.monotonic() + grace
+        while self._on_instances() and (left := deadline - time.monotonic()) > 0:
+            jobs = self._jobs()
+            if not jobs:
+                break
+            await asyncio.wait(jobs, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+
     async def shutdown(self, grace: float = 5.0) -> None:
-        """Stop leasing, let running jobs finish for `grace` seconds, then stop every instance."""
+        """Drain for `grace` seconds, then stop every instance; what still runs ends failed."""
+        await self.drain(grace)
         self._stopping = True
-        jobs = [t for t in self._tasks if not t.done() and t not in self._boots.values()]
-        if self.running and jobs:
-            await asyncio.wait(jobs, timeout=grace)
         for task in self._boots.values():
             task.cancel()
-        members = [m for pool in self.pools.values() for m in pool.members]
-        members += list(self._leaving)
-        await asyncio.gather(*(m.instance.stop(grace=1.0) for m in members), return_exceptions=True)
+        await asyncio.gather(
+            *(m.instance.stop(grace=1.0) for m in self._members()), return_exceptions=True
+        )
         for pool in self.pools.values():
+            await self._fail_redeliveries(pool, "The platform stopped before this could run again.")
             pool.members.clear()
+        if jobs := self._jobs():  # their terminal writes, before the store closes
+            await asyncio.wait(jobs, timeout=5.0)
+
+    def kill_all(self) -> None:
+        """SIGKILL every model process now (a second SIGTERM); running predictions fail."""
+        self.draining = True
+        for member in self._members():
+            member.instance.kill("the platform was told to stop at once")
+
+    def _on_instances(self) -> bool:
+        return any(r.instance is not None for r in self.running.values())
+
+    def _members(self) -> list[Member]:
+        return [m for pool in self.pools.values() for m in pool.members] + list(self._leaving)
+
+    def _jobs(self) -> list[asyncio.Task[Any]]:
+        return [t for t in self._tasks if not t.done() and t not in self._boots.values()]
 
     async def configure(self, queue: str) -> None:
         """(Re)load a queue's configuration: warm instances start, a changed version drains."""
@@ -208,12 +246,13 @@ class Scheduler:
         for member in list(pool.members):
             if member.dead and member.in_flight == 0:
                 self._stop(pool, member, "crashed")
-        depth = self._dispatch(pool)
-        if not self._stopping and not pool.retired:
+        depth = self._dispatch(pool) + len(pool.redeliveries)
+        if not self._stopping and not self.draining and not pool.retired:
             self._scale_up(pool, depth, now)
         self._scale_down(pool, depth, now)
         if (
             not pool.members
+            and not depth
             and not self.queue.depth(pool.queue)
             and (pool.retired or pool.config.min_instances == 0)
         ):
@@ -222,9 +261,14 @@ class Scheduler:
     def _dispatch(self, pool: Pool) -> int:
         """Lease waiting predictions onto free slots; returns how many still wait."""
         depth = self.queue.depth(pool.queue)
-        if self._stopping:
+        if self._stopping or self.draining:
             return depth
         for member in pool.members:
+            while pool.redeliveries and member.free_slots:
+                job, _ = pool.redeliveries.popleft()
+                member.in_flight += 1
+                member.last_used = time.monotonic()
+                self._spawn(self._run_job(pool, member, job))
             while depth and member.free_slots:
                 item = self.queue.try_lease(pool.queue)
                 if item is None:
@@ -309,6 +353,7 @@ class Scheduler:
             gpus = taken
         spec = dataclasses.replace(config.spec, gpu_devices=gpus or None)
         member = Member(self.make_instance(spec), pool.queue, config, gpus)
+        member.instance.on_failure = self._wake.set  # a dead worker is replaced at once
         pool.members.append(member)
         self._boots[member] = self._spawn(self._start(pool, member))
         return True
@@ -365,6 +410,7 @@ class Scheduler:
             pool.retry_at = time.monotonic() + min(MAX_BOOT_BACKOFF, 2.0**pool.boot_failures)
             if not any(m.ready or m.booting for m in pool.active):
                 await self._fail_waiting(pool.queue, detail, logs)
+                await self._fail_redeliveries(pool, detail)
             self._wake.set()
             return
         self._boots.pop(member, None)
@@ -443,6 +489,12 @@ class Scheduler:
         while (item := self.queue.try_lease(name)) is not None:
             await self.sink.abandoned(item.prediction_id, error, logs)
 
+    async def _fail_redeliveries(self, pool: Pool, error: str) -> None:
+        while pool.redeliveries:
+            job, _ = pool.redeliveries.popleft()
+            self.running.pop(job.prediction_id, None)
+            await self.sink.abandoned(job.prediction_id, error)
+
     # -- jobs --------------------------------------------------------------------------------
 
     async def _start_job(self, pool: Pool, member: Member, item: QueueItem) -> None:
@@ -463,13 +515,16 @@ class Scheduler:
         instance = member.instance
         self.running[pid] = _Running(job, instance)
         done: Done | None = None
-        started = False
+        started = reached = redelivered = False
         try:
-            if not await self.sink.started(pid, instance.id):
+            if job.delivery == 1 and not await self.sink.started(pid, instance.id):
                 return  # canceled between lease and start
+            if job.delivery > 1 and not await self.sink.redelivered(pid, instance.id):
+                return  # canceled while it waited for another instance
             started = True
             async with asyncio.timeout(self.prediction_timeout):
                 async for event in instance.predict(pid, job.input, context=job.context):
+                    reached = True
                     if isinstance(event, Done):
                         # Report it now; the stream's end (which frees the slot) follows.
                         done = event
@@ -482,6 +537,11 @@ class Scheduler:
                 await self.sink.abandoned(
                     pid, f"Prediction timed out after {self.prediction_timeout:g} seconds."
                 )
+        except InstanceError as exc:  # it never reached the model: another instance may run it
+            instance.kill(f"it could not take prediction {pid}: {exc.detail}")
+            redelivered = not reached and self._redeliver(pool, job)
+            if not redelivered:
+                await self.sink.abandoned(pid, f"The model instance failed: {exc.detail}")
         except Exception as exc:  # a broken instance must never leave a prediction hanging
             logger.exception("prediction %s failed in the runtime", pid)
             if done is None:
@@ -493,18 +553,44 @@ class Scheduler:
                     pid, "The model instance ended the prediction without a result."
                 )
         finally:
-            self.running.pop(pid, None)
+            if not redelivered:
+                self.running.pop(pid, None)
             member.in_flight = max(0, member.in_flight - 1)
             member.served += 1 if started else 0
             member.last_used = time.monotonic()
             self._wake.set()
 
+    def _redeliver(self, pool: Pool, job: Job) -> bool:
+        """Queue `job` for another instance of `pool`; False once its tries are used up."""
+        if job.delivery >= MAX_DELIVERIES or self._stopping:
+            return False
+        logger.warning(
+            "prediction %s never reached the model (try %d), trying another instance",
+            job.prediction_id,
+            job.delivery,
+        )
+        again = dataclasses.replace(job, delivery=job.delivery + 1)
+        self.pools.setdefault(pool.queue, pool).redeliveries.append((again, time.monotonic()))
+        self.running[job.prediction_id] = _Running(again, None)
+        self._wake.set()
+        return True
+
     # -- control -----------------------------------------------------------------------------
 
     async def cancel(self, prediction_id: str) -> None:
         running = self.running.get(prediction_id)
-        if running is not None:
+        if running is None:
+            return
+        if running.instance is not None:
             await running.instance.cancel(prediction_id)
+            return
+        for pool in self.pools.values():  # waiting for another instance: it ends here
+            for entry in list(pool.redeliveries):
+                if entry[0].prediction_id == prediction_id:
+                    pool.redeliveries.remove(entry)
+                    self.running.pop(prediction_id, None)
+                    await self.sink.finished(prediction_id, Done(status="canceled"))
+                    return
 
     def forget(self, prediction_id: str) -> None:
         """A prediction ended before it ran; nothing to do for the runtime."""

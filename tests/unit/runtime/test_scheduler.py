@@ -15,15 +15,18 @@ import pytest
 from modelyard.core.errors import InstanceError, NotFound
 from modelyard.queue import LocalQueue, QueueItem
 from modelyard.runtime.hardware import GpuAllocator, inventory
-from modelyard.runtime.instance import Done, InstanceSpec, Started
+from modelyard.runtime.instance import Done, InstanceSpec, Started, Undelivered
 from modelyard.runtime.pools import InstanceInfo, PoolConfig
-from modelyard.runtime.scheduler import Job, Scheduler
+from modelyard.runtime.scheduler import MAX_DELIVERIES, Job, Scheduler
 
 _ids = itertools.count(1)
 
 
 class FakeInstance:
     """Boots in `boot` seconds; a prediction sleeps `input["seconds"]` and returns the GPUs."""
+
+    # How many of the next instances lost their worker before their first prediction.
+    lose_worker: int = 0
 
     def __init__(self, spec: InstanceSpec, boot: float = 0.02, fail: str | None = None) -> None:
         self.id = f"fake-{next(_ids)}"
@@ -35,6 +38,9 @@ class FakeInstance:
         self.setup_logs = "setup done"
         self.boot, self.fail = boot, fail
         self.running = 0
+        self.ran: list[str] = []  # predictions that reached the model
+        self.worker_gone = FakeInstance.lose_worker > 0
+        FakeInstance.lose_worker = max(0, FakeInstance.lose_worker - 1)
 
     @property
     def alive(self) -> bool:
@@ -62,8 +68,12 @@ class FakeInstance:
     async def predict(
         self, prediction_id: str, input: dict[str, Any], *, context: Any = None
     ) -> AsyncIterator[Any]:
+        if self.worker_gone:  # like coglet: `start`, then "Failed to send request"
+            self.state, self.failure = "failed", "the model worker had already crashed"
+            raise Undelivered(f"{self.id} had lost its worker")
         self.running += 1
         self.state = "busy"
+        self.ran.append(prediction_id)
         try:
             yield Started()
             await asyncio.sleep(input.get("seconds", 0))
@@ -81,6 +91,7 @@ class FakeSink:
         self.configs: dict[str, PoolConfig] = {}
         self.done: dict[str, Done] = {}
         self.started_on: dict[str, str] = {}
+        self.redelivered_on: dict[str, list[str]] = {}
         self.abandoned_: dict[str, str] = {}
         self.inputs: dict[str, dict[str, Any]] = {}
         self.records: list[InstanceInfo] = []
@@ -96,6 +107,10 @@ class FakeSink:
     async def started(self, prediction_id: str, instance_id: str) -> bool:
         self.started_on[prediction_id] = instance_id
         return True
+
+    async def redelivered(self, prediction_id: str, instance_id: str) -> bool:
+        self.redelivered_on.setdefault(prediction_id, []).append(instance_id)
+        return prediction_id not in self.done
 
     async def event(self, prediction_id: str, event: Any) -> None:
         return None
@@ -142,6 +157,7 @@ async def make() -> AsyncIterator[Factory]:
         return scheduler, sink, queue
 
     yield factory
+    FakeInstance.lose_worker = 0
     for scheduler, task in made:
         await scheduler.shutdown(grace=1)
         task.cancel()
@@ -291,3 +307,83 @@ async def test_owners_interleave_on_one_slot(make: Factory) -> None:
     order = list(sink.started_on)
     assert order.index(bob) <= 2, order.index(bob)
     assert set(burst) <= set(order)
+
+
+@pytest.fixture
+def spawned(monkeypatch: pytest.MonkeyPatch) -> list[FakeInstance]:
+    """Every FakeInstance made during the test, in order."""
+    made: list[FakeInstance] = []
+    original = FakeInstance.__init__
+
+    def init(self: FakeInstance, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(FakeInstance, "__init__", init)
+    return made
+
+
+async def test_a_prediction_that_never_reached_the_model_runs_on_a_replacement(
+    make: Factory, spawned: list[FakeInstance]
+) -> None:
+    scheduler, sink, queue = make()
+    sink.configs["q"] = config(max_instances=1)
+    FakeInstance.lose_worker = 1
+    [pid] = await submit(queue, sink, "q", 1)
+    await until(lambda: pid in sink.done or pid in sink.abandoned_)
+    assert pid not in sink.abandoned_
+    assert sink.done[pid].status == "succeeded"
+    dead, fresh = spawned[0], spawned[1]
+    assert sink.started_on[pid] == dead.id and sink.redelivered_on[pid] == [fresh.id]
+    assert [i.id for i in spawned if pid in i.ran] == [fresh.id]  # it ran exactly once
+    await until(lambda: dead.state == "stopped")
+
+
+async def test_redelivery_is_counted_and_gives_up(
+    make: Factory, spawned: list[FakeInstance]
+) -> None:
+    scheduler, sink, queue = make()
+    sink.configs["q"] = config(max_instances=1)
+    FakeInstance.lose_worker = 100
+    [pid] = await submit(queue, sink, "q", 1)
+    await until(lambda: pid in sink.abandoned_)
+    assert "lost its worker" in sink.abandoned_[pid]
+    assert len(sink.redelivered_on[pid]) == MAX_DELIVERIES - 1
+    assert not [i for i in spawned if i.ran]
+    assert pid not in scheduler.running
+
+
+async def test_a_waiting_redelivery_can_be_canceled(make: Factory) -> None:
+    scheduler, sink, queue = make(boot=0.5)
+    sink.configs["q"] = config(max_instances=1)
+    FakeInstance.lose_worker = 1
+    [pid] = await submit(queue, sink, "q", 1)
+    await until(lambda: "q" in scheduler.pools and scheduler.pools["q"].redeliveries)
+    await scheduler.cancel(pid)
+    assert sink.done[pid].status == "canceled"
+    await asyncio.sleep(0.7)  # the replacement boots and finds nothing to run
+    assert pid not in sink.redelivered_on and pid not in scheduler.running
+
+
+async def test_drain_finishes_running_work_and_leaves_the_queue(make: Factory) -> None:
+    scheduler, sink, queue = make()
+    sink.configs["q"] = config(max_instances=1)
+    [running] = await submit(queue, sink, "q", 1, seconds=0.3)
+    await until(lambda: running in sink.started_on)
+    waiting = await submit(queue, sink, "q", 3)
+    began = time.monotonic()
+    await scheduler.drain(grace=5)
+    assert time.monotonic() - began < 1
+    assert sink.done[running].status == "succeeded"
+    assert queue.depth("q") == 3 and not set(waiting) & set(sink.started_on)
+
+
+async def test_drain_gives_up_after_its_grace(make: Factory) -> None:
+    scheduler, sink, queue = make()
+    sink.configs["q"] = config(max_instances=1)
+    [slow] = await submit(queue, sink, "q", 1, seconds=2)
+    await until(lambda: slow in sink.started_on)
+    began = time.monotonic()
+    await scheduler.drain(grace=0.3)
+    assert 0.25 < time.monotonic() - began < 1
+    assert slow not in sink.done
