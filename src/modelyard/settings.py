@@ -59,6 +59,25 @@ class Settings(BaseSettings):
     max_output_bytes: int = Field(default=1024**3, ge=1024)  # one output file a model uploads
     max_header_bytes: int = Field(default=64 * 1024, ge=4096)  # request line + headers
     max_headers: int = Field(default=100, ge=10)  # header fields in one request
+    # Abuse limits per account (issue 9): rate limits over all of an account's tokens together
+    # (default 5 times a token's, see accounts/ratelimits.py), and caps on what it may hold.
+    rate_limit_account_create: str | None = None  # e.g. 3000/min [default 5 × per token]
+    rate_limit_account_other: str | None = None  # e.g. 15000/min [default 5 × per token]
+    max_tokens_per_account: int = Field(default=100, ge=1)  # active (unrevoked) API tokens
+    max_deployments_per_account: int = Field(default=20, ge=0)
+    max_warm_instances_per_account: int = Field(default=8, ge=0)  # sum of min_instances
+
+    @model_validator(mode="after")
+    def _check_account_limits(self) -> Settings:
+        from modelyard.accounts.ratelimits import RateLimits
+
+        RateLimits.parse(  # raises ValueError saying what to write
+            self.rate_limit_create,
+            self.rate_limit_other,
+            account_create=self.rate_limit_account_create,
+            account_other=self.rate_limit_account_other,
+        )
+        return self
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

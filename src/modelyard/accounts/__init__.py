@@ -1,4 +1,4 @@
-"""Accounts (users and organizations), their API tokens, and per-token rate limits."""
+"""Accounts (users and organizations), their API tokens, and rate limits per token and account."""
 
 from modelyard.accounts.credentials import (
     TokenInfo,
@@ -10,10 +10,12 @@ from modelyard.accounts.credentials import (
 )
 from modelyard.accounts.organizations import add_member, create_organization, list_members
 from modelyard.accounts.ratelimits import (
+    Bucket,
     Decision,
     LocalRateLimiter,
     RateLimit,
     RateLimiter,
+    RateLimits,
     make_rate_limiter,
     parse_rate,
 )
@@ -28,10 +30,12 @@ from modelyard.accounts.users import (
 
 __all__ = [
     "Account",
+    "Bucket",
     "Decision",
     "LocalRateLimiter",
     "RateLimit",
     "RateLimiter",
+    "RateLimits",
     "TokenAuthenticator",
     "TokenInfo",
     "add_member",

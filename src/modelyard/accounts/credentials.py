@@ -8,7 +8,7 @@ from typing import Any
 
 from modelyard.accounts.tokens import PREFIX, display_prefix, hash_token, new_token
 from modelyard.accounts.users import Account
-from modelyard.core.errors import NotFound
+from modelyard.core.errors import LimitReached, NotFound
 from modelyard.core.timeutil import utcnow
 from modelyard.store import Conn
 from modelyard.store import accounts as store
@@ -39,15 +39,30 @@ class TokenInfo:
         )
 
 
-async def create_token(conn: Conn, account: Account, name: str | None = None) -> str:
-    """A new token for `account`; the clear text is returned once and never stored."""
-    token, _ = await create_token_with_id(conn, account, name)
+async def create_token(
+    conn: Conn, account: Account, name: str | None = None, *, max_active: int | None = None
+) -> str:
+    """A new token for `account`; the clear text is returned once and never stored.
+
+    Raises LimitReached when the account already has `max_active` tokens not revoked.
+    """
+    token, _ = await create_token_with_id(conn, account, name, max_active=max_active)
     return token
 
 
 async def create_token_with_id(
-    conn: Conn, account: Account, name: str | None = None
+    conn: Conn, account: Account, name: str | None = None, *, max_active: int | None = None
 ) -> tuple[str, int]:
+    """`create_token`, also returning the new token's id."""
+    if max_active is not None:
+        await store.lock_account(conn, account.id)
+        if await store.count_active_tokens(conn, account.id) >= max_active:
+            raise LimitReached(
+                f"The account {account.username} already has {max_active} active API tokens, "
+                "the most one account may have. Revoke tokens it no longer uses "
+                "(`modelyard tokens revoke ID`, or DELETE /v1/account/tokens/ID), or ask the "
+                "operator to raise --max-tokens-per-account (MODELYARD_MAX_TOKENS_PER_ACCOUNT)."
+            )
     token = new_token()
     token_id = await store.create_token(
         conn,

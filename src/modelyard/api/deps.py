@@ -38,15 +38,17 @@ async def get_account(request: Request, platform: PlatformDep) -> Account:
 
 
 async def check_rate_limit(request: Request, platform: Platform, account: Account) -> None:
-    """Take one request from the token's bucket (creates and the rest apart); 429 when empty.
+    """Take one request from the token's and the account's buckets (creates and the rest
+    apart); 429 when either is empty, and then neither is charged.
 
     The decision goes to `request.state.ratelimit`, which `ratelimits.RateLimitHeaders` turns
     into `ratelimit-remaining` / `ratelimit-reset` headers on the response.
     """
     create = request.method == "POST" and request.url.path.endswith(CREATE_PATHS)
-    limit = platform.rate_limits[0 if create else 1]
-    key = f"{'create' if create else 'other'}:{account.token_id}"
-    decision = await platform.rate_limiter.hit(key, limit)
+    group, buckets = platform.rate_limits.buckets(
+        "create" if create else "other", account.id, account.token_id
+    )
+    decision = await platform.rate_limiter.hit_all(group, buckets)
     request.state.ratelimit = decision
     if not decision.allowed:
         seconds = decision.retry_after

@@ -67,6 +67,21 @@ def serve(
     rate_limit_other: str = typer.Option(
         None, help="Other requests per token, e.g. 3000/min [MODELYARD_RATE_LIMIT_OTHER]."
     ),
+    rate_limit_account_create: str = typer.Option(
+        None, help="Prediction creates per account, all its tokens together [default 5 × token]."
+    ),
+    rate_limit_account_other: str = typer.Option(
+        None, help="Other requests per account, all its tokens together [default 5 × token]."
+    ),
+    max_tokens_per_account: int = typer.Option(
+        None, help="Active API tokens one account may hold [default 100]."
+    ),
+    max_deployments_per_account: int = typer.Option(
+        None, help="Deployments one account may have [default 20]."
+    ),
+    max_warm_instances_per_account: int = typer.Option(
+        None, help="Sum of min_instances over one account's deployments [default 8]."
+    ),
     retention: str = typer.Option(
         None, help="Remove API predictions' data after this long, e.g. 1h [default: keep]."
     ),
@@ -90,6 +105,11 @@ def serve(
             prices=prices,
             rate_limit_create=rate_limit_create,
             rate_limit_other=rate_limit_other,
+            rate_limit_account_create=rate_limit_account_create,
+            rate_limit_account_other=rate_limit_account_other,
+            max_tokens_per_account=max_tokens_per_account,
+            max_deployments_per_account=max_deployments_per_account,
+            max_warm_instances_per_account=max_warm_instances_per_account,
             retention=retention,
         ).items()
         if v is not None

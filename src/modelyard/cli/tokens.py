@@ -48,7 +48,9 @@ def create(
                     f"`modelyard users create {username}`."
                 ) from None
             account = await create_account(conn, username)
-        return await create_token(conn, account, name=name)
+        return await create_token(
+            conn, account, name=name, max_active=settings.max_tokens_per_account
+        )
 
     print(in_transaction(work))
 

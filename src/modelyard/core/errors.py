@@ -4,6 +4,7 @@
     ├── BadRequest (400)
     ├── Unauthenticated (401)
     ├── BillingRequired (402)
+    ├── LimitReached (403)          an account holds all the tokens/deployments it may
     ├── NotFound (404)
     ├── Conflict (409)
     ├── PayloadTooLarge (413)
@@ -65,6 +66,13 @@ class Unauthenticated(ModelyardError):
 class BillingRequired(ModelyardError):
     status = 402
     title = "Billing required"
+
+
+class LimitReached(ModelyardError):
+    """An account already holds as much as the operator allows; retrying will not help."""
+
+    status = 403
+    title = "Account limit reached"
 
 
 class NotFound(ModelyardError):

@@ -90,7 +90,9 @@ async def create_token(platform: Platform, account: Account, body: CreateToken) 
     """A new token for the caller or one of its organizations; the token is in the answer once."""
     target = await _acting_as(platform, account, body.account)
     async with platform.db.begin() as conn:
-        token, token_id = await accounts.create_token_with_id(conn, target, body.name)
+        token, token_id = await accounts.create_token_with_id(
+            conn, target, body.name, max_active=platform.settings.max_tokens_per_account
+        )
         info = await accounts.find_token(conn, str(token_id))
     return {**render_token(info, target.username), "token": token}
 

@@ -12,12 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelyard.accounts import Account
 from modelyard.billing import InstanceTarget
 from modelyard.core import cursors
-from modelyard.core.errors import BadRequest, Conflict, InvalidInput, NotFound
+from modelyard.core.errors import BadRequest, Conflict, InvalidInput, LimitReached, NotFound
 from modelyard.core.timeutil import isoformat, utcnow
 from modelyard.runtime.hardware import gpus_per_instance
 from modelyard.services.catalog import VERSION_ID, VERSION_REF, VersionInfo, can_see
 from modelyard.services.placement import deployment_queue
 from modelyard.store import Conn
+from modelyard.store import accounts as accounts_store
 from modelyard.store import deployments as store
 from modelyard.store import models as models_store
 
@@ -110,6 +111,7 @@ async def create_deployment(
             body.min_instances,
             body.max_instances,
         )
+        await _check_account_caps(platform, conn, account.id, body.min_instances)
         now = utcnow()
         row = await store.create_deployment(
             conn,
@@ -174,6 +176,14 @@ async def update_deployment(
         )
         number = current.deployment["current_release"] + 1
         deployment_id = current.deployment["id"]
+        if release["min_instances"] > old["min_instances"]:
+            await _check_account_caps(
+                platform,
+                conn,
+                current.deployment["account_id"],
+                release["min_instances"],
+                deployment_id=deployment_id,
+            )
         await store.create_release(
             conn, deployment_id=deployment_id, number=number, created_by_id=account.id,
             created_at=utcnow(), **release,
@@ -335,6 +345,38 @@ async def _check_release(
         min_instances=min_instances,
         max_instances=max_instances,
     )
+
+
+async def _check_account_caps(
+    platform: Platform,
+    conn: Conn,
+    account_id: int,
+    min_instances: int,
+    *,
+    deployment_id: int | None = None,
+) -> None:
+    """Refuse a new deployment past the account's cap, or warm instances past their sum's.
+
+    `deployment_id` is the deployment being changed (not counted; not a new one). Raises
+    LimitReached naming the limit and the setting that raises it.
+    """
+    settings = platform.settings
+    await accounts_store.lock_account(conn, account_id)
+    count, warm = await store.account_usage(conn, account_id, excluding=deployment_id)
+    if deployment_id is None and count >= settings.max_deployments_per_account:
+        raise LimitReached(
+            f"You already have {count} deployments, the most one account may have "
+            f"({settings.max_deployments_per_account}). Delete one you no longer use "
+            "(`modelyard deployments delete OWNER/NAME`), or ask the operator to raise "
+            "--max-deployments-per-account (MODELYARD_MAX_DEPLOYMENTS_PER_ACCOUNT)."
+        )
+    if warm + min_instances > settings.max_warm_instances_per_account:
+        raise LimitReached(
+            f"min_instances: your deployments would keep {warm + min_instances} instances warm "
+            f"together, more than the {settings.max_warm_instances_per_account} one account "
+            "may. Lower min_instances here or on another deployment, or ask the operator to "
+            "raise --max-warm-instances-per-account (MODELYARD_MAX_WARM_INSTANCES_PER_ACCOUNT)."
+        )
 
 
 def _check_hardware(platform: Platform, hardware: str, needs_gpu: bool, min_instances: int) -> None:

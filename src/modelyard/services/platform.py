@@ -11,12 +11,12 @@ from pathlib import Path
 
 from modelyard.accounts import (
     Account,
+    RateLimits,
     TokenAuthenticator,
     create_account,
     create_token,
     get_account,
     make_rate_limiter,
-    parse_rate,
 )
 from modelyard.billing import Meter, load_prices
 from modelyard.core.errors import NotFound
@@ -93,9 +93,11 @@ class Platform:
             deployments_service.billing_target, self
         )
         self.secret_inputs = SecretInputs(lambda: self.secret)
-        self.rate_limits = (
-            parse_rate(settings.rate_limit_create),
-            parse_rate(settings.rate_limit_other),
+        self.rate_limits = RateLimits.parse(
+            settings.rate_limit_create,
+            settings.rate_limit_other,
+            account_create=settings.rate_limit_account_create,
+            account_other=settings.rate_limit_account_other,
         )
         self.rate_limiter = make_rate_limiter(settings.redis_url)
         self.retention = Retention(self, settings.retention_seconds)

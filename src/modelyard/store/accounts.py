@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from modelyard.store.database import Conn
 from modelyard.store.tables import accounts, memberships, tokens
@@ -148,3 +148,18 @@ async def members_of(conn: Conn, organization_id: int) -> list[dict[str, Any]]:
 async def list_accounts(conn: Conn) -> list[dict[str, Any]]:
     query = select(accounts.c.id, accounts.c.username, accounts.c.name, accounts.c.type)
     return [dict(r._mapping) for r in (await conn.execute(query.order_by(accounts.c.id))).all()]
+
+
+async def lock_account(conn: Conn, account_id: int) -> None:
+    """Hold the account's row until the transaction ends (Postgres; SQLite transactions are
+    serialised anyway), so a count checked against a per-account cap stays true until the
+    insert it allows."""
+    await conn.execute(select(accounts.c.id).where(accounts.c.id == account_id).with_for_update())
+
+
+async def count_active_tokens(conn: Conn, account_id: int) -> int:
+    """Tokens of the account that are not revoked."""
+    query = select(func.count()).where(
+        tokens.c.account_id == account_id, tokens.c.revoked_at.is_(None)
+    )
+    return int((await conn.execute(query)).scalar_one())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from modelyard.store.database import Conn
 from modelyard.store.tables import accounts, deployment_releases, deployments
@@ -99,3 +99,26 @@ async def count_releases_of_version(conn: Conn, version_pk: int) -> int:
         .where(deployment_releases.c.version_pk == version_pk)
     )
     return len((await conn.execute(query)).all())
+
+
+async def account_usage(
+    conn: Conn, account_id: int, *, excluding: int | None = None
+) -> tuple[int, int]:
+    """(deployments, sum of their current min_instances) of an account, leaving one out."""
+    query = (
+        select(
+            func.count().label("count"),
+            func.coalesce(func.sum(deployment_releases.c.min_instances), 0).label("warm"),
+        )
+        .select_from(deployments)
+        .join(
+            deployment_releases,
+            (deployment_releases.c.deployment_id == deployments.c.id)
+            & (deployment_releases.c.number == deployments.c.current_release),
+        )
+        .where(deployments.c.account_id == account_id)
+    )
+    if excluding is not None:
+        query = query.where(deployments.c.id != excluding)
+    row = (await conn.execute(query)).one()._mapping
+    return int(row["count"]), int(row["warm"])

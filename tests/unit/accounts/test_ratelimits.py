@@ -1,10 +1,11 @@
-"""The in-process token bucket and rate-limit parsing."""
+"""The in-process token buckets (per token and per account) and rate-limit parsing."""
 
 from __future__ import annotations
 
 import pytest
 
-from modelyard.accounts import LocalRateLimiter, RateLimit, parse_rate
+from modelyard.accounts import LocalRateLimiter, RateLimit, RateLimits, parse_rate
+from modelyard.accounts.ratelimits import ACCOUNT_MULTIPLE
 
 
 class Clock:
@@ -67,3 +68,48 @@ def test_full_buckets_are_pruned(monkeypatch: pytest.MonkeyPatch) -> None:
     clock.now += 5
     limiter.take("d", limit)
     assert set(limiter._buckets) == {"d"}
+
+
+def test_account_limits_default_to_a_multiple_of_the_token_ones() -> None:
+    limits = RateLimits.parse("600/min", "5/10s")
+    assert limits.account_create == RateLimit(600 * ACCOUNT_MULTIPLE, 60.0)
+    assert limits.account_other == RateLimit(5 * ACCOUNT_MULTIPLE, 10.0)
+    limits = RateLimits.parse("600/min", "50/s", account_create="900/min", account_other="2/s")
+    assert (limits.account_create, limits.account_other) == (RateLimit(900, 60.0), RateLimit(2, 1))
+    with pytest.raises(ValueError, match="600/min"):
+        RateLimits.parse("600/min", "50/s", account_other="many")
+
+
+def test_many_tokens_of_one_account_share_the_account_bucket() -> None:
+    # The attack: mint tokens to multiply the rate. Each token has room for 5 creates a
+    # minute, the account for 8: twenty tokens together still get 8.
+    limiter = LocalRateLimiter(Clock())
+    limits = RateLimits.parse("5/min", "100/min", account_create="8/min")
+    decisions = [
+        limiter.take_all(*limits.buckets("create", 7, token_id))
+        for _ in range(3)
+        for token_id in range(20)
+    ]
+    assert sum(d.allowed for d in decisions) == 8
+    refused = [d for d in decisions if not d.allowed]
+    assert all(d.retry_after == 8 and d.remaining == 0 for d in refused)  # 60 s / 8
+    # Another account, and the same account's other requests, have buckets of their own.
+    assert limiter.take_all(*limits.buckets("create", 8, 0)).allowed
+    assert limiter.take_all(*limits.buckets("other", 7, 0)).allowed
+
+
+def test_refusal_by_either_bucket_charges_neither() -> None:
+    clock = Clock()
+    limiter = LocalRateLimiter(clock)
+    limits = RateLimits.parse("2/min", "100/min", account_create="3/min")
+    assert limiter.take_all(*limits.buckets("create", 1, 1)).allowed
+    assert limiter.take_all(*limits.buckets("create", 1, 1)).allowed
+    refused = limiter.take_all(*limits.buckets("create", 1, 1))  # the token's bucket is empty
+    assert not refused.allowed and refused.retry_after == 30
+    # The account's bucket kept its third request for another token.
+    third = limiter.take_all(*limits.buckets("create", 1, 2))
+    assert third.allowed and third.remaining == 0
+    refused = limiter.take_all(*limits.buckets("create", 1, 3))  # now the account's is empty
+    assert not refused.allowed and refused.retry_after == 20
+    clock.now += 20
+    assert limiter.take_all(*limits.buckets("create", 1, 3)).allowed
