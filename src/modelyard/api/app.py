@@ -18,6 +18,7 @@ from modelyard.api import (
     files,
     instances,
     models,
+    openapi,
     predictions,
     problems,
     streams,
@@ -53,6 +54,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.platform = platform
+    app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
     problems.install(app)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(

@@ -40,9 +40,18 @@ class BodyLimits:
         self, app: ASGIApp, *, default: int, default_detail: str, routes: Sequence[RouteLimit]
     ) -> None:
         self.app = app
-        self.default = default
-        self.default_detail = default_detail
-        self.routes = tuple(routes)
+        self.default = (default, default_detail)
+        self.limits = [(r.max_bytes, r.detail) for r in routes]
+        # One regex per method, a named group per route: one match call per request.
+        self.methods: dict[str, re.Pattern[str]] = {}
+        for method in {r.method for r in routes}:
+            self.methods[method] = re.compile(
+                "|".join(
+                    f"(?P<r{i}>{r.path.pattern})"
+                    for i, r in enumerate(routes)
+                    if r.method == method
+                )
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,10 +68,11 @@ class BodyLimits:
         await self.app(scope, receive, send)
 
     def _limit(self, method: str, path: str) -> tuple[int, str]:
-        for route in self.routes:
-            if method == route.method and route.path.match(path):
-                return route.max_bytes, route.detail
-        return self.default, self.default_detail
+        pattern = self.methods.get(method)
+        match = pattern.match(path) if pattern is not None else None
+        if match is None or match.lastgroup is None:
+            return self.default
+        return self.limits[int(match.lastgroup[1:])]
 
 
 def _content_length(headers: Sequence[tuple[bytes, bytes]]) -> int | None:
