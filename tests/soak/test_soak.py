@@ -266,6 +266,7 @@ def test_soak(soak_server: Server) -> None:
     if sorted(listed_ids(srv)) != sorted(ids):
         problems.append("GET /v1/predictions does not list exactly the predictions created")
     early = watch.fds[min(2, len(watch.fds) - 1)][1]
+    print(f"soak: open fds early {early}, at the end {fds_end} (slack {FD_SLACK})")
     if fds_end > early + FD_SLACK:
         problems.append(f"open fds of the platform grew from {early} to {fds_end}")
     remember_instances(srv, watch)
