@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-unit test-integration test-models soak soak-ci check bench clean
+.PHONY: serve test test-unit test-integration test-models soak soak-ci check bench clean sandbox
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,18 @@ NODE_CLIENT := tests/js/node_modules/.package-lock.json
 $(NODE_CLIENT): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 
-serve: $(STAMP)
+# bubblewrap sandboxes pushed models (docs/security.md); installed from Debian when missing.
+# Without it (no apt, not root) `serve` still runs, warning loudly that models run unsandboxed.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
+	  else echo "warning: bubblewrap is not installed; models will run unsandboxed" >&2; fi; }
+
+serve: $(STAMP) sandbox
 	$(BIN)/modelyard serve
 
-test: $(STAMP) $(STAINLESS) $(NODE_CLIENT)
+test: $(STAMP) $(STAINLESS) $(NODE_CLIENT) sandbox
 	$(BIN)/python -m pytest tests -q -m "not soak"
 
 check: $(STAMP)
@@ -38,7 +46,7 @@ check: $(STAMP)
 	$(BIN)/python -m pytest tests -q
 
 # The built-in catalog's real models (torch environments, a first build takes minutes).
-test-models: $(STAMP)
+test-models: $(STAMP) sandbox
 	$(BIN)/python -m pytest tests/models_catalog -m models -q
 
 # The soak: predictions of every kind under cancels and SIGKILLed model instances, against a

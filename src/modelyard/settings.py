@@ -53,12 +53,18 @@ class Settings(BaseSettings):
     # Version bundles (issue 9): refused while unpacking, at the first breach.
     max_bundle_unpacked_bytes: int = Field(default=10 << 30, ge=1)  # 10 GiB: weights count
     max_bundle_files: int = Field(default=20_000, ge=1)  # files, directories and links
+    # Sandbox (issue 9): how pushed code runs; see docs/security.md.
+    sandbox: str = "auto"  # auto (bubblewrap when it runs here) | bwrap (required) | none
+    sandbox_uid: int = Field(default=64999, ge=1)  # the user sandboxed code runs as under root
+    sandbox_network: bool = False  # instances share the machine's network (off: none at all)
     # Hostile HTTP input (issue 9): request limits at the API edge, see api/limits.py.
     max_json_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)  # JSON and other small bodies
     max_json_depth: int = Field(default=64, ge=2)  # nesting of `[`/`{` in a JSON body
     max_output_bytes: int = Field(default=1024**3, ge=1024)  # one output file a model uploads
     max_header_bytes: int = Field(default=64 * 1024, ge=4096)  # request line + headers
     max_headers: int = Field(default=100, ge=10)  # header fields in one request
+    # Runtime reliability (issue 9): SIGTERM lets running predictions finish this long.
+    shutdown_grace: float = Field(default=30.0, ge=0)
     # Abuse limits per account (issue 9): rate limits over all of an account's tokens together
     # (default 5 times a token's, see accounts/ratelimits.py), and caps on what it may hold.
     rate_limit_account_create: str | None = None  # e.g. 3000/min [default 5 × per token]
@@ -97,6 +103,8 @@ class Settings(BaseSettings):
             parse_rate(getattr(self, name))  # raises ValueError saying what to write
         if self.retention is not None:
             parse_duration(self.retention)
+        if self.sandbox not in ("auto", "bwrap", "none"):
+            raise ValueError("--sandbox must be `auto`, `bwrap` or `none`")
         self.data_dir = self.data_dir.expanduser().resolve()
         return self
 

@@ -162,3 +162,45 @@ def processes_with(marker: str) -> Iterator[int]:
             continue
         if marker.encode() in cmdline or marker.encode() in environ or cwd.startswith(marker):
             yield int(entry.name)
+
+
+def parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def descendants(root: int) -> list[int]:
+    """Live descendants of `root` as this machine numbers them (sandboxes have their own)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = parent_of(int(entry.name))
+            except (OSError, ValueError):
+                continue
+    found, frontier = [], [root]
+    while frontier:
+        current = frontier.pop()
+        children = [pid for pid, parent in parents.items() if parent == current]
+        found += children
+        frontier += children
+    return found
+
+
+def worker_of(http: httpx.Client, prediction_id: str, timeout: float = 30) -> int:
+    """The host pid of the model worker running `prediction_id` (a sandboxed model sees
+    only its own PID namespace, so the pid it prints is not the machine's)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        prediction = http.get(f"/v1/predictions/{prediction_id}").json()
+        instance_id = prediction.get("instance_id")
+        if prediction["status"] == "processing" and instance_id:
+            instance = http.get(f"/v1/instances/{instance_id}").json()
+            for pid in descendants(instance["pid"]):
+                try:
+                    if b"_run_worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        return pid
+                except OSError:
+                    continue
+        time.sleep(0.1)
+    raise AssertionError(f"no model worker found for {prediction_id}")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.integration.harness import Server, processes_with
+from tests.integration.harness import Server, processes_with, worker_of
 
 
 def wait_status(
@@ -27,11 +27,10 @@ def wait_status(
 
 def worker_pid(http: httpx.Client, prediction_id: str, timeout: float = 30) -> int:
     deadline = time.time() + timeout
-    while time.time() < deadline:
+    while time.time() < deadline:  # the model prints its pid once it runs user code
         logs = http.get(f"/v1/predictions/{prediction_id}").json()["logs"] or ""
-        match = re.search(r"worker pid (\d+)", logs)
-        if match:
-            return int(match[1])
+        if re.search(r"worker pid (\d+)", logs):
+            return worker_of(http, prediction_id, timeout)
         time.sleep(0.1)
     raise AssertionError("the model never printed its pid")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.harness import Server
+from tests.integration.harness import Server, descendants, parent_of
 from tests.integration.test_faults import wait_status
 
 ROUNDS = 6
@@ -36,29 +36,6 @@ def run_sync(http: httpx.Client, seconds: float) -> dict:
     if body["status"] in ("starting", "processing"):
         body = wait_status(http, body["id"], {"succeeded", "failed", "canceled"})
     return body
-
-
-def parent_of(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
-
-
-def descendants(root: int) -> list[int]:
-    """Live descendants of `root` as this machine numbers them (sandboxes have their own)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = parent_of(int(entry.name))
-            except (OSError, ValueError):
-                continue
-    found, frontier = [], [root]
-    while frontier:
-        current = frontier.pop()
-        children = [pid for pid, parent in parents.items() if parent == current]
-        found += children
-        frontier += children
-    return found
 
 
 def the_worker(srv: Server, timeout: float = 10) -> int:

@@ -71,6 +71,6 @@ async def upload_output(token: str, name: str, request: Request, platform: Platf
 
 def _check_upload_token(platform: Platform, token: str, prediction_id: str) -> None:
     """NotFound unless `token` may upload outputs of `prediction_id`."""
-    del prediction_id  # the platform-wide token may upload for any prediction running here
-    if not secrets.compare_digest(token.encode(), platform.upload_token.encode()):
+    instance = platform.upload_instance(token)
+    if instance is None or not instance.runs(prediction_id):
         raise NotFound("Unknown upload URL.")

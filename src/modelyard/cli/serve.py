@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvicorn
 from rich.console import Console
+from uvicorn._compat import asyncio_run  # uvicorn's own runner: uvloop, as Server.run
 
 from modelyard.api import create_app
 from modelyard.api.protocol import limited_protocol
+from modelyard.sandbox import SandboxUnavailable
 from modelyard.services.builtins import register_builtins
 from modelyard.services.platform import Platform
 from modelyard.settings import Settings
@@ -85,9 +89,12 @@ def serve(
     retention: str = typer.Option(
         None, help="Remove API predictions' data after this long, e.g. 1h [default: keep]."
     ),
+    shutdown_grace: float = typer.Option(
+        None, help="Seconds running predictions get to finish after SIGTERM [default 30]."
+    ),
 ) -> None:
     """Start the platform: API, queue and model instances, in this process."""
-    given = {
+    given: dict[str, Any] = {
         k: v
         for k, v in dict(
             host=host,
@@ -111,6 +118,7 @@ def serve(
             max_deployments_per_account=max_deployments_per_account,
             max_warm_instances_per_account=max_warm_instances_per_account,
             retention=retention,
+            shutdown_grace=shutdown_grace,
         ).items()
         if v is not None
     }
@@ -135,7 +143,7 @@ def run_server(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         platform = Platform(settings)
-    except ValueError as exc:  # e.g. a prices file that cannot be read
+    except (ValueError, SandboxUnavailable) as exc:  # e.g. a prices file that cannot be read
         console.print(f"[bold red]Error:[/] {exc}")
         raise typer.Exit(2) from exc
 
@@ -163,21 +171,67 @@ def run_server(settings: Settings) -> None:
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
         log_level="warning",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=5,  # after the drain: streams of predictions left queued
         http=head_limits,
     )
-    if not settings.internal_port or settings.internal_port == settings.port:
-        uvicorn.Server(config).run()
+    extras: list[tuple[uvicorn.Server, list[socket.socket] | None]] = []
+    if settings.internal_port and settings.internal_port != settings.port:
+        internal = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=settings.internal_port,
+            lifespan="off",
+            log_level="warning",
+            http=head_limits,
+        )
+        extras.append((_QuietServer(internal), None))
+    uploads = platform.listen_for_uploads()
+    if uploads is not None:  # sandboxed instances upload outputs through a Unix socket
+        quiet = uvicorn.Config(app, lifespan="off", log_level="warning", http=head_limits)
+        extras.append((_QuietServer(quiet), [uploads]))
+    public = _PlatformServer(config, platform)
+    if not extras:
+        public.run()
         return
-    internal = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=settings.internal_port,
-        lifespan="off",
-        log_level="warning",
-        http=head_limits,
-    )
-    asyncio.run(_serve_both(uvicorn.Server(config), _QuietServer(internal)))
+    asyncio_run(_serve_all(public, extras), loop_factory=config.get_loop_factory())
+
+
+class _PlatformServer(uvicorn.Server):
+    """The public listener. SIGTERM or SIGINT drains the platform (running predictions finish,
+    queued ones wait for the next start) before the listeners close; a second one kills the
+    model processes. The process then exits 0 instead of re-raising the signal."""
+
+    def __init__(self, config: uvicorn.Config, platform: Platform) -> None:
+        super().__init__(config)
+        self.platform = platform
+        self.signals = 0
+        self._drain: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            logging.getLogger(__name__).info("%s: draining, then stopping", sig.name)
+            self._drain = asyncio.ensure_future(self._drain_then_exit())
+        else:
+            self.platform.kill_instances()
+            self.should_exit = True
+
+    async def _drain_then_exit(self) -> None:
+        try:
+            await self.platform.drain()
+        finally:
+            self.should_exit = True
 
 
 class _QuietServer(uvicorn.Server):
@@ -188,15 +242,18 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-async def _serve_both(public: uvicorn.Server, internal: uvicorn.Server) -> None:
-    # The public server owns the lifespan; the internal one starts once the platform is up.
+async def _serve_all(
+    public: uvicorn.Server, extras: list[tuple[uvicorn.Server, list[socket.socket] | None]]
+) -> None:
+    # The public server owns the lifespan; the others start once the platform is up.
     task = asyncio.ensure_future(public.serve())
     while not public.started and not task.done():
         await asyncio.sleep(0.01)
-    internal_task = asyncio.ensure_future(internal.serve())
+    others = [asyncio.ensure_future(server.serve(sockets)) for server, sockets in extras]
     await task
-    internal.should_exit = True
-    await internal_task
+    for server, _ in extras:
+        server.should_exit = True
+    await asyncio.gather(*others)
 
 
 def _free_port() -> int:

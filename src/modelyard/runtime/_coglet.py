@@ -10,7 +10,8 @@ with `x-cog-streaming: true`):
     completed  {"id","status","output","logs","metrics"[,"error"]}, then the stream ends
 
 A crashed worker ends its predictions `failed` with error "Worker crashed"; a prediction sent
-after the worker died idle gets `start` then "Failed to send request: ... Broken pipe".
+after the worker died idle gets `start` then "Failed to send request: ... Broken pipe": it never
+reached the model (`WorkerCrashed.undelivered`), so it may run again elsewhere.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 
+from modelyard.core.errors import InstanceError
 from modelyard.runtime._http import loopback_client
 from modelyard.runtime._sse import aiter_events
 
@@ -85,6 +87,11 @@ class WorkerCrashed:
     """Not a runtime event: tells the instance, just before the Done, that it is dead."""
 
     reason: str
+    undelivered: bool = False  # the prediction never reached the model's code
+
+
+class Undelivered(InstanceError):
+    """The prediction never reached the model's code (its worker was already gone)."""
 
 
 class Unreachable(Exception):
@@ -94,8 +101,10 @@ class Unreachable(Exception):
 class Coglet:
     """The HTTP calls to one coglet server, over a keep-alive loopback client."""
 
-    def __init__(self, port: int, *, max_connections: int) -> None:
-        self._client = loopback_client(f"http://127.0.0.1:{port}", max_connections=max_connections)
+    def __init__(self, port: int, *, max_connections: int, uds: str | None = None) -> None:
+        self._client = loopback_client(
+            f"http://127.0.0.1:{port}", max_connections=max_connections, uds=uds
+        )
 
     async def health(self) -> dict[str, Any]:
         """GET /health-check; {} when coglet does not answer (yet)."""
@@ -138,7 +147,9 @@ class Coglet:
         await self._client.aclose()
 
 
-async def events(response: httpx.Response) -> AsyncIterator[RuntimeEvent | WorkerCrashed]:
+async def events(
+    response: httpx.Response,
+) -> AsyncGenerator[RuntimeEvent | WorkerCrashed, None]:
     """The events of an accepted PUT, SSE or the plain JSON answer; they may end without a
     Done if the stream breaks (coglet died)."""
     if response.headers.get("content-type", "").startswith("text/event-stream"):
@@ -184,24 +195,24 @@ def _translate(kind: str, data: Mapping[str, Any]) -> list[RuntimeEvent | Worker
 
 def _completed(data: Mapping[str, Any]) -> list[RuntimeEvent | WorkerCrashed]:
     status, error = data.get("status"), data.get("error")
-    crash = None
+    crash, undelivered = None, False
     if status == "failed" and error == "Worker crashed":
         crash = "the model worker crashed"
     elif status == "failed" and str(error).startswith("Failed to send request"):
-        crash = "the model worker had already crashed"  # died idle: the slot socket is gone
+        crash, undelivered = "the model worker had already crashed", True  # died idle
     if crash:
         error = CRASHED.format(reason=crash)
     if status not in ("succeeded", "failed", "canceled"):
         error = error or f"coglet ended the prediction with status {status!r}"
         status = "failed"
     done = Done(
-        status=status,
+        status=cast(DoneStatus, status),
         output=data.get("output"),
         error=error,
         logs=str(data.get("logs") or ""),
         metrics=dict(data.get("metrics") or {}),
     )
-    return [WorkerCrashed(crash), done] if crash else [done]
+    return [WorkerCrashed(crash, undelivered), done] if crash else [done]
 
 
 def worker_gone(health: Mapping[str, Any]) -> bool:

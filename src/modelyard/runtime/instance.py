@@ -14,18 +14,20 @@ import logging
 import math
 import os
 import re
+import secrets
 import shutil
 import signal
 import tempfile
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -41,7 +43,17 @@ from modelyard.runtime._coglet import (
     Output,
     RuntimeEvent,
     Started,
+    Undelivered,
     WorkerCrashed,
+)
+from modelyard.sandbox import (
+    NO_SANDBOX,
+    SANDBOX_SOURCE,
+    SANDBOX_TMP,
+    Mounts,
+    Sandbox,
+    clean_environment,
+    environment_paths,
 )
 
 __all__ = [
@@ -57,14 +69,22 @@ __all__ = [
     "RuntimeEvent",
     "Started",
     "State",
+    "Undelivered",
 ]
 
 logger = logging.getLogger(__name__)
 
 State = Literal["booting", "idle", "busy", "stopping", "stopped", "failed"]
 
-# coglet 0.23.1 hard-codes this directory (TMPDIR is ignored) and leaves one per prediction.
+# coglet 0.23.1 hard-codes this directory (TMPDIR is ignored) and leaves one per prediction;
+# in a sandbox /tmp is the instance's private folder.
 _COGLET_PREDICTIONS = Path("/tmp/coglet/predictions")
+_LAUNCHER = (Path(__file__).parent / "_launcher.py").read_text()
+_INSTANCE_SOCKET = "modelyard-instance.sock"  # in the sandbox's /tmp; the relay to coglet
+_SANDBOX_UPLOAD_SOCKET = Path("/run/modelyard/upload.sock")
+_SANDBOX_VENV = Path("/venv")
+_SANDBOX_COGLET_PORT = 5000
+_SANDBOX_UPLOAD_PORT = 5001
 # The only variables a model process inherits from the platform: no platform secrets.
 _INHERITED = frozenset(
     "HOME USER LOGNAME LANG LANGUAGE TZ LD_LIBRARY_PATH SSL_CERT_FILE SSL_CERT_DIR"
@@ -80,6 +100,8 @@ _BOOT_MARGIN = 60.0  # seconds allowed on top of setup_timeout for spawning and 
 _CONFLICT_LIMIT = 30.0  # seconds of 409 while we hold a free slot before giving up
 _SHUTDOWN_WAIT = 2.0
 _TERM_WAIT = 1.0
+_WORKER_MARKER = b"_run_worker"  # coglet's worker: python -c "...coglet.server._run_worker()"
+_WORKER_DIED = "the model worker crashed (its process exited)"
 
 
 @dataclass(frozen=True)
@@ -136,6 +158,9 @@ class Instance:
         cancel_grace: float = 10.0,
         pid_dir: Path | None = None,
         tmp_root: Path | None = None,
+        sandbox: Sandbox = NO_SANDBOX,
+        upload_socket: Path | None = None,
+        sandbox_network: bool = False,
     ) -> None:
         self.id = instance_id or f"inst-{uuid.uuid4().hex[:12]}"
         self.spec = spec
@@ -147,9 +172,17 @@ class Instance:
         self.ready_at: datetime | None = None
         self.idle_since: float | None = None  # time.monotonic() when the last slot freed
         self.conflict_retries = 0  # spurious 409s absorbed, for diagnostics
+        self.on_failure: Callable[[], None] | None = None  # the owner's wake-up when it fails
         self._cancel_grace = cancel_grace
         self._pid_dir = pid_dir
         self._tmp_root = tmp_root
+        self._sandbox = sandbox
+        self._upload_socket = upload_socket  # the platform's, mounted into the sandbox
+        self._sandbox_network = sandbox_network
+        self._tmp_fd: int | None = None  # the private tmp folder, held open (see _socket_path)
+        self._upload_port = _SANDBOX_UPLOAD_PORT  # the relay's port to the platform, inside
+        # Authorises this instance's output uploads, and only for predictions it runs.
+        self.upload_token = secrets.token_urlsafe(24)
         self._tmpdir: Path | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._coglet: _coglet.Coglet | None = None
@@ -164,6 +197,8 @@ class Instance:
         self._stopping = False
         self._reaped = False  # the group is gone: never signal its (reusable) pid again
         self._streaming = True
+        self._worker_fd: int | None = None  # pidfd of coglet's worker, readable once it exits
+        self._tmp_baseline: frozenset[str] = frozenset()  # TMPDIR entries made before ready
 
     def __repr__(self) -> str:
         return (
@@ -182,6 +217,10 @@ class Instance:
             and not self._exited.is_set()
             and self.state in ("booting", "idle", "busy")
         )
+
+    def runs(self, prediction_id: str) -> bool:
+        """Whether `prediction_id` is in one of this instance's slots now."""
+        return prediction_id in self._runs
 
     @property
     def free_slots(self) -> int:
@@ -308,7 +347,7 @@ class Instance:
         if self.free_slots == 0:
             raise InstanceError(f"instance {self.id} has no free slot (state {self.state})")
         run = self._admit(prediction_id)
-        body: dict[str, Any] = {"id": prediction_id, "input": dict(input)}
+        body: dict[str, Any] = {"id": prediction_id, "input": self._reachable(input)}
         if context:
             body["context"] = dict(context)
         response: httpx.Response | None = None
@@ -349,15 +388,62 @@ class Instance:
     # -- spawning -----------------------------------------------------------------------
 
     async def _spawn(self) -> None:
-        self.port = _processes.free_port()
         if self._tmpdir is None:
             self._tmpdir = Path(
                 tempfile.mkdtemp(prefix=f"modelyard-{self.id}-", dir=self._tmp_root)
             )
-        argv = [str(self.spec.venv_dir / "bin" / "python"), "-c", _processes.BOOTSTRAP]
-        argv += ["--host", "127.0.0.1"]
-        if self.spec.upload_url:
-            argv += ["--upload-url", self.spec.upload_url]
+            self._sandbox.give(self._tmpdir)
+        sandboxed = self._sandbox.enabled
+        venv = _SANDBOX_VENV if sandboxed else self.spec.venv_dir
+        python = str(venv / "bin" / "python")
+        env = _environment(self.spec, self._tmpdir, venv=venv, sandboxed=sandboxed)
+        uds: str | None = None
+        if sandboxed:
+            # In its own network namespace coglet's ports are private: fixed numbers serve.
+            shared = self._sandbox_network
+            self.port = _processes.free_port() if shared else _SANDBOX_COGLET_PORT
+            upload_port = _processes.free_port() if shared else _SANDBOX_UPLOAD_PORT
+            self._upload_port = upload_port
+            env.update(
+                MODELYARD_BOOTSTRAP=_processes.BOOTSTRAP,
+                MODELYARD_COGLET_PORT=str(self.port),
+                MODELYARD_INSTANCE_SOCKET=str(SANDBOX_TMP / _INSTANCE_SOCKET),
+            )
+            binds: tuple[tuple[Path, Path], ...] = ()
+            if self.spec.upload_url and self._upload_socket is not None:
+                env.update(
+                    MODELYARD_UPLOAD_PORT=str(upload_port),
+                    MODELYARD_UPLOAD_SOCKET=str(_SANDBOX_UPLOAD_SOCKET),
+                    MODELYARD_UPLOAD_URL=(
+                        f"http://127.0.0.1:{upload_port}{_path_of(self.spec.upload_url)}"
+                        f"{self.upload_token}/"
+                    ),
+                )
+                binds = ((self._upload_socket, _SANDBOX_UPLOAD_SOCKET),)
+            # The source at /src as in Cog's images, the (relocatable) environment at /venv:
+            # neither depends on where the data folder is, even under /tmp.
+            argv = self._sandbox.wrap(
+                [python, "-c", _LAUNCHER],
+                mounts=Mounts(
+                    read_only=_model_paths(self.spec),
+                    tmp=self._tmpdir,
+                    gpus=self.spec.gpu_devices or (),
+                    binds=binds,
+                    placed=(
+                        (self.spec.source_dir, SANDBOX_SOURCE),
+                        (self.spec.venv_dir, _SANDBOX_VENV),
+                    ),
+                ),
+                cwd=SANDBOX_SOURCE,
+                network=shared,
+            )
+            uds = self._socket_path()
+        else:
+            self.port = _processes.free_port()
+            env.update(PORT=str(self.port), MODELYARD_PARENT_PID=str(os.getpid()))
+            if self.spec.upload_url:
+                env["MODELYARD_UPLOAD_URL"] = f"{self.spec.upload_url}{self.upload_token}/"
+            argv = [python, "-c", _processes.BOOTSTRAP, "--host", "127.0.0.1"]
         self._exited = asyncio.Event()
         self._output.clear()
         self._setup_output.clear()
@@ -365,8 +451,8 @@ class Instance:
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *argv,
-                cwd=self.spec.source_dir,
-                env=_environment(self.spec, self.port, self._tmpdir),
+                cwd=self.spec.source_dir,  # bwrap moves to /src inside
+                env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
@@ -378,7 +464,7 @@ class Instance:
         self.pid = self._process.pid
         if self._pid_dir is not None:
             _processes.record(self._pid_dir, self.id, self.spec.version_id, self.pid)
-        self._coglet = _coglet.Coglet(self.port, max_connections=self.spec.concurrency + 4)
+        self._coglet = _coglet.Coglet(self.port, max_connections=self.spec.concurrency + 4, uds=uds)
         self._background(self._read_output(self._process))
         self._background(self._watch(self._process))
         logger.info(
@@ -439,6 +525,9 @@ class Instance:
         await _wait_event(self._setup_done, 0.2)
         self.ready_at = datetime.now(UTC)
         self.idle_since = time.monotonic()
+        # coglet's own folder stays: its per-prediction folders are removed one by one.
+        self._tmp_baseline = frozenset(_entries(self._tmpdir) | {"coglet"})
+        self._watch_worker()
         self.state = "idle"
         logger.info("instance %s ready in %.2f s", self.id, time.monotonic() - began)
 
@@ -473,6 +562,7 @@ class Instance:
 
     async def _end_process(self) -> None:
         """Kill whatever is left of the group, wait for it, and stop our tasks and client."""
+        self._unwatch_worker()
         if self._process is not None and self.pid is not None:
             _processes.kill_group(self.pid)
             with contextlib.suppress(TimeoutError):
@@ -494,10 +584,43 @@ class Instance:
         self._reaped = self._process is not None
 
     async def _remove_files(self) -> None:
+        if self._tmp_fd is not None:
+            os.close(self._tmp_fd)
+            self._tmp_fd = None
         if self._tmpdir is not None:
             await asyncio.to_thread(shutil.rmtree, self._tmpdir, True)
         if self._pid_dir is not None:
             _processes.forget(self._pid_dir, self.id)
+
+    def _socket_path(self) -> str:
+        """The relay's socket, by a short name: a Unix socket path is limited to 107 bytes
+        and data folders can be deep, so it is reached through our open handle on the folder."""
+        assert self._tmpdir is not None
+        if self._tmp_fd is None:
+            self._tmp_fd = os.open(self._tmpdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return f"/proc/self/fd/{self._tmp_fd}/{_INSTANCE_SOCKET}"
+
+    def _reachable(self, input: Mapping[str, Any]) -> dict[str, Any]:
+        """The input with the platform's own file URLs made reachable from the sandbox: it
+        has no network, so they go through the relay's loopback port instead."""
+        origin = _origin(self.spec.upload_url) if self.spec.upload_url else None
+        if not self._sandbox.enabled or self._upload_socket is None or not origin:
+            return dict(input)
+        inside = f"http://127.0.0.1:{self._upload_port}"
+
+        def move(value: Any) -> Any:
+            if isinstance(value, str) and value.startswith(origin + "/"):
+                return inside + value[len(origin) :]
+            if isinstance(value, list):
+                return [move(item) for item in value]
+            return value
+
+        return {name: move(value) for name, value in input.items()}
+
+    def _coglet_predictions(self) -> Path:
+        if self._sandbox.enabled and self._tmpdir is not None:
+            return self._tmpdir / _COGLET_PREDICTIONS.relative_to(SANDBOX_TMP)
+        return _COGLET_PREDICTIONS
 
     # -- prediction internals -----------------------------------------------------------
 
@@ -514,10 +637,11 @@ class Instance:
         if self._runs.pop(run.id, None) is None:
             return
         run.ended.set()
-        shutil.rmtree(_COGLET_PREDICTIONS / run.id, ignore_errors=True)
+        shutil.rmtree(self._coglet_predictions() / run.id, ignore_errors=True)
         if not self._runs:
             self._drained.set()
             self.idle_since = time.monotonic()
+            self._sweep_tmp()
         if self.state == "busy":
             self.state = "idle"
 
@@ -570,21 +694,32 @@ class Instance:
             delay = min(delay * 2, 0.025)
         return None
 
-    async def _relay(self, run: _Run, response: httpx.Response) -> AsyncIterator[RuntimeEvent]:
+    async def _relay(
+        self, run: _Run, response: httpx.Response
+    ) -> AsyncGenerator[RuntimeEvent, None]:
         """coglet's events for one run; a Done is synthesized if the stream breaks first."""
         logs: list[str] = []
         outputs: list[Any] = []
         done = False
+        held: Started | None = None  # `start` is yielded with the next event: it may be undone
         async with aclosing(_coglet.events(response)) as events:
             async for event in events:
                 if isinstance(event, WorkerCrashed):
                     self._fail(event.reason)
+                    if event.undelivered and held is not None:
+                        run.started = False  # nothing of it ran: the caller may run it elsewhere
+                        raise Undelivered(f"The model instance {self.id} had lost its worker")
                     continue
                 if isinstance(event, Started):
                     run.started = True
                     if run.cancel_requested:
                         self._background(self._post_cancel(run.id))
-                elif isinstance(event, Log):
+                    held = event
+                    continue
+                if held is not None:
+                    yield held
+                    held = None
+                if isinstance(event, Log):
                     logs.append(event.text)
                 elif isinstance(event, Output):
                     outputs.append(event.value)
@@ -593,6 +728,8 @@ class Instance:
                         continue
                     done = True
                 yield event
+        if held is not None:
+            yield held
         if not done:
             yield await self._lost(run, "".join(logs), outputs)
 
@@ -649,6 +786,45 @@ class Instance:
         self.state = "failed"
         self.failure = reason
         logger.warning("instance %s failed: %s", self.id, reason)
+        if self.on_failure is not None:
+            self.on_failure()
+
+    def _watch_worker(self) -> None:
+        """Fail the moment coglet's worker exits: coglet would still accept predictions."""
+        worker = _find_worker(self.pid) if self.pid is not None else None
+        if worker is None:
+            logger.warning("instance %s: coglet's worker process not found", self.id)
+            return
+        try:
+            fd = os.pidfd_open(worker)
+        except ProcessLookupError:
+            self._fail(_WORKER_DIED)
+            return
+        except OSError:  # no pidfd on this kernel: the health checks notice it instead
+            return
+        loop = asyncio.get_running_loop()
+        self._worker_fd = fd
+        loop.add_reader(fd, self._worker_exited)
+
+    def _worker_exited(self) -> None:
+        self._unwatch_worker()
+        if not self._stopping:
+            self._fail(_WORKER_DIED)
+
+    def _unwatch_worker(self) -> None:
+        fd, self._worker_fd = self._worker_fd, None
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+
+    def _sweep_tmp(self) -> None:
+        """Remove what finished predictions left in TMPDIR (the model's outputs, once uploaded);
+        what existed when the instance became ready stays."""
+        if self._tmpdir is None or self.state not in ("idle", "busy"):
+            return
+        stale = [self._tmpdir / name for name in _entries(self._tmpdir) - self._tmp_baseline]
+        if stale:
+            self._background(asyncio.to_thread(_remove_all, stale))
 
     def _background(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
@@ -670,25 +846,78 @@ class _PortTaken(Exception):
     """coglet lost the race for the port we picked; spawn again on another."""
 
 
-def _environment(spec: InstanceSpec, port: int, tmpdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in _INHERITED or k.startswith("LC_")}
+def _environment(
+    spec: InstanceSpec, tmpdir: Path, *, venv: Path, sandboxed: bool
+) -> dict[str, str]:
+    if sandboxed:  # nothing of the platform's environment; the sandbox's own /tmp and HOME
+        env = clean_environment({k: v for k, v in os.environ.items() if k.startswith("LC_")})
+        system_path, tmp = env["PATH"], str(SANDBOX_TMP)
+    else:
+        env = {k: v for k, v in os.environ.items() if k in _INHERITED or k.startswith("LC_")}
+        system_path, tmp = os.environ.get("PATH", os.defpath), str(tmpdir)
     env.update(spec.environment)
     env.update(
-        PATH=f"{spec.venv_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
-        VIRTUAL_ENV=str(spec.venv_dir),
+        PATH=f"{venv / 'bin'}{os.pathsep}{system_path}",
+        VIRTUAL_ENV=str(venv),
         PYTHONUNBUFFERED="1",
         PYTHONNOUSERSITE="1",
-        TMPDIR=str(tmpdir),
-        PORT=str(port),
+        TMPDIR=tmp,
         COG_PREDICT_TYPE_STUB=spec.predict_ref,
         COG_MAX_CONCURRENCY=str(spec.concurrency),
         CUDA_VISIBLE_DEVICES=",".join(str(d) for d in spec.gpu_devices or ()),
-        MODELYARD_PARENT_PID=str(os.getpid()),
     )
     if spec.setup_timeout is not None:  # coglet ignores fractions ("0.5" means no timeout)
         env["COG_SETUP_TIMEOUT"] = str(max(1, math.ceil(spec.setup_timeout)))
     env.update(spec.extra_env)
     return env
+
+
+def _model_paths(spec: InstanceSpec) -> tuple[Path, ...]:
+    """The environment's interpreter and shared packages, and local weights (read-only)."""
+    paths = list(environment_paths(spec.venv_dir)[1:])
+    for value in (*spec.environment.values(), *spec.extra_env.values()):
+        if value.startswith("/") and Path(value).exists():
+            paths.append(Path(value))  # COG_WEIGHTS as a local file or folder
+    return tuple(paths)
+
+
+def _path_of(url: str) -> str:
+    return urlsplit(url).path or "/"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _find_worker(pid: int) -> int | None:
+    """coglet's worker among the descendants of `pid` (a sandbox may sit in between)."""
+    pending, seen = [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        with contextlib.suppress(OSError):
+            if _WORKER_MARKER in Path(f"/proc/{current}/cmdline").read_bytes():
+                return current
+        pending += _processes.children(current)
+    return None
+
+
+def _entries(directory: Path | None) -> set[str]:
+    try:
+        return set(os.listdir(directory)) if directory is not None else set()
+    except OSError:
+        return set()
+
+
+def _remove_all(paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _describe_exit(code: int | None) -> str:

@@ -18,6 +18,7 @@ from modelyard.core.errors import ModelyardError
 from modelyard.core.states import Status, transition
 from modelyard.core.timeutil import utcnow
 from modelyard.events import DONE, ERROR, LOGS, OUTPUT
+from modelyard.files.storage import StorageFull
 from modelyard.runtime.instance import Done, Log, Output
 from modelyard.runtime.pools import InstanceInfo, PoolConfig
 from modelyard.runtime.scheduler import Job
@@ -33,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 FLUSH_EVERY = 0.1
 FINAL_ROWS_KEPT = 1000
+NO_SPACE = (
+    "There was no space left to store the output of this prediction, so it failed. "
+    "Run it again once the platform's operator has freed disk space."
+)
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Execution:
         self._prepared: dict[str, tuple[bool, dict[str, Any]]] = {}  # iterator?, row
         self.final_rows: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._flusher: asyncio.Task[None] | None = None
+        self._no_space: set[str] = set()  # running predictions an output could not be stored for
 
     async def config_for(self, queue: str) -> PoolConfig:
         """The version, hardware and instance bounds of a version or deployment queue."""
@@ -118,6 +124,25 @@ class Execution:
         self._ensure_flusher()
         return True
 
+    async def redelivered(self, prediction_id: str, instance_id: str) -> bool:
+        """The prediction goes to another instance (its first one died before it ran)."""
+        if prediction_id not in self.live:
+            return False
+        async with self.platform.db.begin() as conn:
+            moved = await store.update_if_status(
+                conn, prediction_id, Status.PROCESSING.value, instance_id=instance_id
+            )
+        if moved:
+            self.live[prediction_id].row["instance_id"] = instance_id
+            logger.info("prediction %s moved to %s", prediction_id, instance_id)
+        return bool(moved)
+
+    def storage_full(self, key: str) -> None:
+        """The storage refused to write `key` for want of space: its prediction will fail."""
+        parts = key.split("/")
+        if len(parts) > 2 and parts[0] == "predictions" and parts[1] in self.live:
+            self._no_space.add(parts[1])
+
     async def event(self, prediction_id: str, event: Any) -> None:
         live = self.live.get(prediction_id)
         if live is None:
@@ -167,12 +192,16 @@ class Execution:
             output = await self._store_files(prediction_id, done.output, live.uploads)
             if done.status == Status.SUCCEEDED.value and output is not None:
                 self.platform.bus.publish(prediction_id, OUTPUT, output)
+        status, error = Status(done.status), done.error
+        if prediction_id in self._no_space:  # an output file could not be stored
+            self._no_space.discard(prediction_id)
+            status, error, output = Status.FAILED, NO_SPACE, None
         await self._finish(
             prediction_id,
-            Status(done.status),
+            status,
             output=output,
             logs=logs,
-            error=done.error,
+            error=error,
             metrics=done.metrics or {},
             live=live,
         )
@@ -181,6 +210,7 @@ class Execution:
         """The prediction cannot run (setup failed, timed out, instance gone): it fails."""
         live = self.live.pop(prediction_id, None)
         self._prepared.pop(prediction_id, None)
+        self._no_space.discard(prediction_id)
         if live is None:
             from modelyard.services.predictions import finish_unstarted
 
@@ -317,7 +347,11 @@ class Execution:
             return None
         ext = mimetypes.guess_extension(mime) or ".bin"
         key = f"predictions/{prediction_id}/output-{secrets.token_hex(4)}{ext}"
-        await self.platform.storage.put(key, data)
+        try:
+            await self.platform.storage.put(key, data)
+        except StorageFull:
+            self._no_space.add(prediction_id)  # it fails when it ends
+            return None
         return file_marker(self.platform.secret, key)
 
 

@@ -7,6 +7,9 @@ import functools
 import logging
 import os
 import secrets
+import socket
+import time
+import weakref
 from pathlib import Path
 
 from modelyard.accounts import (
@@ -19,7 +22,7 @@ from modelyard.accounts import (
     make_rate_limiter,
 )
 from modelyard.billing import Meter, load_prices
-from modelyard.core.errors import NotFound
+from modelyard.core.errors import NotFound, ServiceUnavailable
 from modelyard.core.states import Status
 from modelyard.events import LocalEventBus
 from modelyard.files.storage import LocalFileStorage
@@ -28,6 +31,8 @@ from modelyard.runtime._processes import kill_orphans
 from modelyard.runtime.hardware import GpuAllocator, HardwareSku, inventory
 from modelyard.runtime.instance import Instance, InstanceSpec
 from modelyard.runtime.scheduler import Scheduler
+from modelyard.sandbox import detect as detect_sandbox
+from modelyard.sandbox import listen_unix
 from modelyard.services import deployments as deployments_service
 from modelyard.services import instances as instances_service
 from modelyard.services.billing import InstanceBilling
@@ -65,8 +70,13 @@ class Platform:
         self.catalog = Catalog()
         self.authenticator = TokenAuthenticator(self.db)
         self.secret = b""
-        self.upload_token = secrets.token_urlsafe(18)
+        self.sandbox = detect_sandbox(settings.sandbox, uid=settings.sandbox_uid)
+        # Each instance uploads with its own token (see Instance.upload_token).
+        self.upload_instances: weakref.WeakValueDictionary[str, Instance] = (
+            weakref.WeakValueDictionary()
+        )
         self.execution = Execution(self)
+        self.storage.on_full = self.execution.storage_full
         self.inputs = InputResolver(self)
         self.webhooks = WebhookNotifier(self)
         self._hardware: list[HardwareSku] | None = None
@@ -104,6 +114,7 @@ class Platform:
         self._tasks: list[asyncio.Task[None]] = []
         self.build_locks: dict[str, asyncio.Lock] = {}
         self.first_token: str | None = None
+        self._drain_deadline: float | None = None  # monotonic; set when a shutdown begins
 
     # -- URLs ------------------------------------------------------------------------------------
 
@@ -120,7 +131,25 @@ class Platform:
 
     @property
     def upload_url(self) -> str:
-        return f"{self.settings.internal_url}/internal/uploads/{self.upload_token}/"
+        """Where instances PUT output files; each appends its own token and a slash."""
+        return f"{self.settings.internal_url}/internal/uploads/"
+
+    @property
+    def upload_socket(self) -> Path:
+        """The Unix socket sandboxed instances upload through (they have no network)."""
+        return self.data_dir / "run" / "upload.sock"
+
+    def listen_for_uploads(self) -> socket.socket | None:
+        """The listening upload socket for the API server to serve; None when unsandboxed."""
+        if not self.sandbox.enabled:
+            return None
+        self.upload_socket.parent.mkdir(parents=True, exist_ok=True)
+        return listen_unix(self.upload_socket, mode=0o666)
+
+    def upload_instance(self, token: str) -> Instance | None:
+        """The live instance an upload token belongs to."""
+        instance = self.upload_instances.get(token)
+        return instance if instance is not None and instance.alive else None
 
     @property
     def internal_files_prefix(self) -> str:
@@ -132,19 +161,25 @@ class Platform:
         return self._hardware
 
     def _make_instance(self, spec: InstanceSpec) -> Instance:
-        return Instance(
+        instance = Instance(
             spec,
             pid_dir=self.data_dir / "instances",
             tmp_root=self.data_dir / "tmp",
             cancel_grace=self.settings.cancel_grace,
+            sandbox=self.sandbox,
+            upload_socket=self.upload_socket if self.sandbox.enabled else None,
+            sandbox_network=self.settings.sandbox_network,
         )
+        self.upload_instances[instance.upload_token] = instance
+        return instance
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Prepare the data directory and database, recover after a crash, start the scheduler."""
-        for sub in ("", "files", "versions", "envs", "instances", "tmp"):
+        for sub in ("", "files", "versions", "envs", "instances", "tmp", "run"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # the database, secret.key and every tenant's files
         self.secret = self._load_secret()
         await self.db.migrate()
         killed = kill_orphans(self.data_dir / "instances")
@@ -159,8 +194,35 @@ class Platform:
         if self.retention.period is not None:
             self._tasks.append(asyncio.ensure_future(self.retention.run()))
 
+    def check_accepting(self) -> None:
+        """Raise ServiceUnavailable (503, Retry-After) once a shutdown has begun."""
+        if self._drain_deadline is not None:
+            raise ServiceUnavailable(
+                "The platform is shutting down and takes no new predictions. Try again shortly.",
+                headers={"Retry-After": "30"},
+            )
+
+    async def drain(self) -> None:
+        """SIGTERM: take no new work (queued predictions stay for the next start) and let the
+        running ones finish within `settings.shutdown_grace` seconds."""
+        if self._drain_deadline is None:
+            self._drain_deadline = time.monotonic() + self.settings.shutdown_grace
+            logger.info(
+                "shutting down: running predictions have %.0f s to finish",
+                self.settings.shutdown_grace,
+            )
+        await self.scheduler.drain(max(0.0, self._drain_deadline - time.monotonic()))
+
+    def kill_instances(self) -> None:
+        """A second SIGTERM: kill every model process now; running predictions fail."""
+        logger.warning("stopping now: killing every model process")
+        self.scheduler.kill_all()
+
     async def stop(self) -> None:
-        await self.scheduler.shutdown(grace=5.0)
+        grace = self.settings.shutdown_grace
+        if self._drain_deadline is not None:
+            grace = max(0.0, self._drain_deadline - time.monotonic())
+        await self.scheduler.shutdown(grace=grace)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -66,6 +66,7 @@ async def create_prediction(
     `hardware` (a deployment's) overrides the model's for billing. Raises BillingRequired (402)
     in credit mode once the caller's credit is used up.
     """
+    platform.check_accepting()  # 503 while the platform shuts down
     await platform.meter.ensure_can_run(account.id)
     cleaned = version.schema.clean(body.input)
     await platform.inputs.check(cleaned, version.schema, account.id)

@@ -487,6 +487,8 @@ async def test_path_outputs_go_to_the_upload_url(
 
     events = events_only(await collect(instance, "up1", {}))
 
-    assert received == [("/upload/out.txt", "up1", b"file body")]
-    assert Output("https://files.test/upload/out.txt", 0) in events
-    assert events[-1].output == "https://files.test/upload/out.txt"
+    # Each instance uploads under a token of its own (the platform checks it).
+    path = f"/upload/{instance.upload_token}/out.txt"
+    assert received == [(path, "up1", b"file body")]
+    assert Output(f"https://files.test{path}", 0) in events
+    assert events[-1].output == f"https://files.test{path}"
