@@ -212,6 +212,23 @@ def test_heads_under_the_limit_are_served_on_a_kept_alive_connection(srv: Server
         assert http.get("/v1/predictions", headers=headers).status_code == 200
 
 
+def test_whole_requests_larger_than_a_head_in_one_write_are_served(srv: Server) -> None:
+    body = b'{"version": "' + b"0" * 64 + b'", "input": {"t": "' + b"x" * (200 * 1024) + b'"}}'
+    request = (
+        b"POST /v1/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {srv.token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    with connect(srv) as sock:
+        for _ in range(3):  # kept alive: each request arrives whole, the head reopens after it
+            sock.sendall(request)
+            answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 422 "), answer[:200]
+            length = int(answer.split(b"content-length: ")[1].split(b"\r\n")[0])
+            while len(answer.partition(b"\r\n\r\n")[2]) < length:
+                answer += sock.recv(65536)
+
+
 # Finding 8: nesting and integers.
 
 

@@ -8,6 +8,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from modelyard.core.errors import ModelyardError
@@ -58,6 +59,11 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return problem(422, "Invalid request", detail, errors=errors)
 
 
+async def _client_gone(_request: Request, _exc: Exception) -> Response:
+    # Nobody is left to read this answer; handling it keeps a traceback out of the log.
+    return problem(400, "Bad Request", "The connection closed before the whole body arrived.")
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error", exc_info=exc)
     return problem(500, "Internal Server Error", "Something went wrong on the server; see its log.")
@@ -67,4 +73,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ModelyardError, _modelyard_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -31,16 +31,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._head_open = True  # a request head has begun or may begin with the next byte
         self._head_bytes = 0
+        self._heads_done = 0  # heads completed on this connection
         self._refused = False
         self._too_large = False
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        was_open = self._head_open
+        was_open, heads_done = self._head_open, self._heads_done
         super().data_received(data)
-        if was_open and self._head_open and not self._refused:
-            # The whole chunk went into a head that is still incomplete (and buffered).
+        if was_open and self._head_open and heads_done == self._heads_done and not self._refused:
+            # The whole chunk went into a head that is still incomplete (and buffered); a
+            # chunk holding a whole request (head, body, end) reopens the head but is not one.
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes:
                 self._refuse()
@@ -52,6 +54,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_open = False
+        self._heads_done += 1
         size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
         if size > self.max_head_bytes:
             self._stop()
