@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.integration.harness import Server, processes_with, worker_of
+from tests.integration.harness import Server, descendants, processes_with, worker_of
 
 
 def wait_status(
@@ -82,7 +82,10 @@ def test_platform_killed_with_queued_predictions(server_factory: Callable[..., S
         old_worker = worker_pid(http, running)
     assert srv.process is not None
     platform_pid = srv.process.pid
-    old_model_processes = set(processes_with(str(srv.data_dir))) - {platform_pid}
+    # The sandboxes' processes name no host path (their cwd is /src): find them by ancestry.
+    old_model_processes = set(descendants(platform_pid)) | (
+        set(processes_with(str(srv.data_dir))) - {platform_pid}
+    )
     assert old_worker in old_model_processes
     srv.kill()
     srv.start()
