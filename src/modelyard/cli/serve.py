@@ -92,6 +92,19 @@ def serve(
     shutdown_grace: float = typer.Option(
         None, help="Seconds running predictions get to finish after SIGTERM [default 30]."
     ),
+    sandbox: str = typer.Option(
+        None,
+        help="How pushed code runs: auto (bubblewrap when present), bwrap (required), none "
+        "[MODELYARD_SANDBOX, default auto]. See docs/security.md.",
+    ),
+    sandbox_uid: int = typer.Option(
+        None, help="The user sandboxed code runs as when serving as root [default 64999]."
+    ),
+    sandbox_network: bool = typer.Option(
+        None,
+        "--sandbox-network/--no-sandbox-network",
+        help="Let model instances use the machine's network [default: none at all].",
+    ),
 ) -> None:
     """Start the platform: API, queue and model instances, in this process."""
     given: dict[str, Any] = {
@@ -119,6 +132,9 @@ def serve(
             max_warm_instances_per_account=max_warm_instances_per_account,
             retention=retention,
             shutdown_grace=shutdown_grace,
+            sandbox=sandbox,
+            sandbox_uid=sandbox_uid,
+            sandbox_network=sandbox_network,
         ).items()
         if v is not None
     }
