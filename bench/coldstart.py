@@ -77,7 +77,8 @@ async def coglet_boot(spec: InstanceSpec, tmp: Path) -> float:
     turns READY as it writes that line.
     """
     port = _processes.free_port()
-    env = _environment(spec, port, tmp)
+    env = _environment(spec, tmp, venv=spec.venv_dir, sandboxed=False)
+    env["PORT"] = str(port)
     argv = [spec.venv_dir / "bin" / "python", "-c", _processes.BOOTSTRAP, "--host", "127.0.0.1"]
     began = time.time()
     process = await asyncio.create_subprocess_exec(
