@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-unit test-integration test-models soak soak-ci check bench clean sandbox
+.PHONY: serve test test-unit test-integration test-models soak soak-ci check lint bench clean sandbox
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,13 @@ serve: $(STAMP) sandbox
 test: $(STAMP) $(STAINLESS) $(NODE_CLIENT) sandbox
 	$(BIN)/python -m pytest tests -q -m "not soak"
 
-check: $(STAMP)
+# Lint, format check and `mypy --strict` (its settings are [tool.mypy] in pyproject.toml).
+lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+check: lint
 	$(BIN)/python -m pytest tests -q
 
 # The built-in catalog's real models (torch environments, a first build takes minutes).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +20,7 @@ PROBLEM = "application/problem+json"
 
 
 def problem(
-    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: object
+    status: int, title: str, detail: str, headers: Mapping[str, str] | None = None, **extra: object
 ) -> Response:
     body = {"title": title, "detail": detail, "status": status, **extra}
     return Response(json.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)

@@ -11,8 +11,10 @@ GROUPS = ("model", "hardware", "day", "deployment")
 
 def group_key(entry: dict[str, Any], group_by: str) -> str:
     if group_by == "day":
-        return entry["created_at"].strftime("%Y-%m-%d")
-    return entry.get(group_by) or ("none" if group_by == "deployment" else "unknown")
+        created_at: datetime = entry["created_at"]
+        return created_at.strftime("%Y-%m-%d")
+    key: str = entry.get(group_by) or ("none" if group_by == "deployment" else "unknown")
+    return key
 
 
 def summarize(

@@ -21,17 +21,22 @@ import traceback
 import typing
 import warnings
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import cog  # type: ignore[import-not-found]
-from cog import _adt, _inspector  # type: ignore[import-not-found]
-from cog.input import FieldInfo  # type: ignore[import-not-found]
-from cog.model import BaseModel  # type: ignore[import-not-found]
-from cog.types import (  # type: ignore[import-not-found]
+# cog is installed in the version's environment, not in the platform's: mypy types it as Any
+# (the `cog` override in pyproject.toml's [tool.mypy]).
+import cog
+from cog import _adt, _inspector
+from cog.input import FieldInfo
+from cog.model import BaseModel
+from cog.types import (
     AsyncConcatenateIterator,
     ConcatenateIterator,
     Secret,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 class Failure(Exception):
@@ -78,7 +83,7 @@ def load_module(path: str) -> tuple[Any, str]:
 
 
 def default_name(module: Any) -> str:
-    from cog.predictor import _runner_class_validation_error  # type: ignore[import-not-found]
+    from cog.predictor import _runner_class_validation_error
 
     runner = getattr(module, "Runner", None)
     if inspect.isclass(runner) and _runner_class_validation_error(runner, "Runner") is None:
@@ -99,11 +104,12 @@ def inspect_target(ref: str, mode: str) -> Target:
     obj = getattr(module, name)
     if inspect.isclass(obj):
         if mode == "train":
-            if not callable(getattr(obj, "train", None)):
+            train = getattr(obj, "train", None)
+            if not callable(train):
                 raise Failure("inspect", f"ValueError: {name} has no train() method")
             if hasattr(obj, "setup"):
                 _inspector._validate_setup(_inspector._unwrap(obj.setup))
-            fname, raw = "train", obj.train
+            fname, raw = "train", train
             info = _inspector._create_predictor_info(
                 module_name, name, _inspector._unwrap(raw), "train", True
             )
@@ -325,10 +331,11 @@ def _type_schema(tp: Any) -> dict[str, Any]:
     if origin in (Iterator, AsyncIterator):
         return {"type": "array", "items": _type_schema(args[0]), "x-cog-array-type": "iterator"}
     if typing.is_typeddict(tp):
-        required_keys = getattr(tp, "__required_keys__", frozenset())
+        required_keys: frozenset[str] = getattr(tp, "__required_keys__", frozenset())
         return _object_schema(typing.get_type_hints(tp, include_extras=True), required_keys)
     if inspect.isclass(tp) and issubclass(tp, BaseModel):
-        fields = {f.name: f for f in dataclasses.fields(tp)}
+        # cog makes every BaseModel subclass a dataclass (BaseModel is Any to mypy).
+        fields = {f.name: f for f in dataclasses.fields(cast("type[DataclassInstance]", tp))}
         hints = typing.get_type_hints(tp, include_extras=True)
         no_default = {
             name

@@ -44,7 +44,8 @@ def openapi_document(
             doc["paths"].setdefault(name, path)
         for name, component in trained["components"]["schemas"].items():
             doc["components"]["schemas"].setdefault(name, component)
-    return _fix_nullable_any_of(_drop_title_next_to_ref(doc))
+    fixed: dict[str, Any] = _fix_nullable_any_of(_drop_title_next_to_ref(doc))
+    return fixed
 
 
 def _document(fragments: Fragments, mode: str, cog_version: str) -> dict[str, Any]:

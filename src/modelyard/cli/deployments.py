@@ -25,7 +25,7 @@ JSON = typer.Option(False, "--json", help="Print the API's JSON instead of a tab
 def create(
     name: str = typer.Argument(..., help="Name of the deployment (under your account)."),
     model: str = typer.Option(..., "--model", "-m", help="OWNER/NAME of the model to run."),
-    version: str = typer.Option(
+    version: str | None = typer.Option(
         None, "--version", "-v", help="Version id [default: the model's latest version]."
     ),
     hardware: str = typer.Option("cpu", "--hardware", help="Hardware SKU (see /v1/hardware)."),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
+import httpx
 import typer
 from rich.console import Console
 
@@ -38,7 +40,7 @@ def push_directory(
     token: str | None,
     public: bool = False,
     weights: str | None = None,
-) -> dict:  # type: ignore[type-arg]
+) -> dict[str, Any]:
     """Create OWNER/NAME if missing, upload DIR, stream the build log; returns the version."""
     owner, _, name = model.partition("/")
     if not owner or not name or "/" in name:
@@ -75,7 +77,9 @@ def push_directory(
     return version
 
 
-def _upload(http, owner: str, name: str, bundle: bytes, weights: str | None) -> dict:  # type: ignore[no-untyped-def]
+def _upload(
+    http: httpx.Client, owner: str, name: str, bundle: bytes, weights: str | None
+) -> dict[str, Any]:
     headers = {"Content-Type": "application/gzip", "Accept": "application/x-ndjson"}
     params = {"weights": weights} if weights else None
     tail: list[str] = []
@@ -99,7 +103,7 @@ def _upload(http, owner: str, name: str, bundle: bytes, weights: str | None) -> 
                     console.print(item["line"], style="dim", highlight=False, markup=False)
                     status.update(f"Building… {item['line'][:60]}")
                 elif item["type"] == "version":
-                    return item["version"]  # type: ignore[no-any-return]
+                    return cast(dict[str, Any], item["version"])
                 elif item["type"] == "error":
                     logs = item.get("logs") or ""
                     if logs:

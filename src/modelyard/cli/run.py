@@ -68,7 +68,10 @@ def _input_schema(http: httpx.Client, model: str, version: str) -> dict[str, Any
     else:
         data = (check(request(http.get, f"/v1/models/{model}")) or {}).get("latest_version") or {}
     schema = data.get("openapi_schema") or {}
-    return schema.get("components", {}).get("schemas", {}).get("Input", {}).get("properties", {})
+    props: dict[str, Any] = (
+        schema.get("components", {}).get("schemas", {}).get("Input", {}).get("properties", {})
+    )
+    return props
 
 
 def _parse_inputs(pairs: list[str], props: dict[str, Any]) -> dict[str, Any]:

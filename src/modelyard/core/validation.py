@@ -113,7 +113,8 @@ def _is_uri(prop: Mapping[str, Any], schemas: Mapping[str, Any]) -> bool:
 def _deref(prop: Mapping[str, Any], schemas: Mapping[str, Any]) -> Mapping[str, Any]:
     ref = prop.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-        return schemas.get(ref.rsplit("/", 1)[-1], {})
+        target: Mapping[str, Any] = schemas.get(ref.rsplit("/", 1)[-1], {})
+        return target
     return prop
 
 

@@ -122,8 +122,8 @@ def inventory(declared: str = "") -> list[HardwareSku]:
     by_sku: dict[str, list[int]] = {}
     for index, name in enumerate(detect_gpus()):
         by_sku.setdefault(sku_for_gpu_name(name), []).append(index)
-    for sku, indexes in by_sku.items():
-        skus.append(HardwareSku(sku, SKU_NAMES.get(sku, sku), tuple(indexes)))
+    for sku, detected in by_sku.items():
+        skus.append(HardwareSku(sku, SKU_NAMES.get(sku, sku), tuple(detected)))
     return skus
 
 

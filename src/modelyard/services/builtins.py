@@ -9,6 +9,7 @@ that prediction as the model's default example.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import mimetypes
@@ -129,7 +130,7 @@ async def register_builtins(
                 entry.directory,
                 CATALOG_OWNER,
                 entry.name,
-                lambda line, n=entry.name: logger.info("[%s/%s] %s", CATALOG_OWNER, n, line),
+                functools.partial(_log_build_line, entry.name),
                 description=entry.description,
             )
         except ModelyardError as exc:
@@ -141,6 +142,10 @@ async def register_builtins(
         except (ModelyardError, ValueError) as exc:
             detail = exc.detail if isinstance(exc, ModelyardError) else str(exc)
             logger.error("the example of built-in model %s did not start: %s", entry.name, detail)
+
+
+def _log_build_line(name: str, line: str) -> None:
+    logger.info("[%s/%s] %s", CATALOG_OWNER, name, line)
 
 
 async def _list(platform: Platform, account: Account, entry: CatalogEntry) -> None:

@@ -40,12 +40,13 @@ class VersionInfo:
 
     @property
     def output_schema(self) -> dict[str, Any]:
-        return (
+        schema: dict[str, Any] = (
             (self.row.get("openapi_schema") or {})
             .get("components", {})
             .get("schemas", {})
             .get("Output", {})
         )
+        return schema
 
     @property
     def is_iterator(self) -> bool:

@@ -142,6 +142,10 @@ async def delete_version(
 
 
 def render_version(row: dict[str, Any]) -> dict[str, Any]:
+    return _version_shape(row).to_json()
+
+
+def _version_shape(row: dict[str, Any]) -> Version:
     return Version(
         id=row["id"],
         created_at=isoformat(row["created_at"]) or "",
@@ -152,18 +156,18 @@ def render_version(row: dict[str, Any]) -> dict[str, Any]:
         coglet_version=row.get("coglet_version"),
         gpu=bool(row.get("gpu")),
         concurrency=int(row.get("concurrency") or 1),
-    ).to_json()
+    )
 
 
 async def render_model(platform: Platform, row: dict[str, Any], urls: Urls) -> dict[str, Any]:
-    latest = None
+    latest: Version | None = None
     example = None
     async with platform.db.connect() as conn:
         run_count = await store.count_model_predictions(conn, row["id"])
         if row["latest_version_id"]:
             version = await store.find_version(conn, row["id"], row["latest_version_id"])
             if version is not None and version["status"] == "ready":
-                latest = render_version(version)
+                latest = _version_shape(version)
         if row.get("default_example_id"):
             from modelyard.services.predictions import render_prediction
 

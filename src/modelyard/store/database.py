@@ -113,7 +113,7 @@ class Database:
             return
         assert self._async is not None
         async with self._async.begin() as aconn:
-            yield aconn  # type: ignore[misc]
+            yield aconn
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[Conn]:
@@ -124,7 +124,7 @@ class Database:
             return
         assert self._async is not None
         async with self._async.connect() as aconn:
-            yield aconn  # type: ignore[misc]
+            yield aconn
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import BindParameter, and_, bindparam, insert, or_, select, update
 
 from modelyard.store.database import Conn
 from modelyard.store.tables import predictions
@@ -19,7 +19,7 @@ _STATEMENTS: dict[tuple[str, frozenset[str]], Any] = {}
 def _statement(kind: str, keys: frozenset[str]) -> Any:
     stmt = _STATEMENTS.get((kind, keys))
     if stmt is None:
-        values = {k: bindparam(k) for k in keys}
+        values: dict[str, BindParameter[Any]] = {k: bindparam(k) for k in keys}
         if kind == "insert":
             stmt = insert(predictions).values(values)
         else:
