@@ -83,6 +83,7 @@ _LAUNCHER = (Path(__file__).parent / "_launcher.py").read_text()
 _INSTANCE_SOCKET = "modelyard-instance.sock"  # in the sandbox's /tmp; the relay to coglet
 _SANDBOX_UPLOAD_SOCKET = Path("/run/modelyard/upload.sock")
 _SANDBOX_VENV = Path("/venv")
+_DELIVERIES = "/v1/deliveries/"  # signed file URLs, served on the instance-facing socket
 _SANDBOX_COGLET_PORT = 5000
 _SANDBOX_UPLOAD_PORT = 5001
 # The only variables a model process inherits from the platform: no platform secrets.
@@ -601,16 +602,18 @@ class Instance:
         return f"/proc/self/fd/{self._tmp_fd}/{_INSTANCE_SOCKET}"
 
     def _reachable(self, input: Mapping[str, Any]) -> dict[str, Any]:
-        """The input with the platform's own file URLs made reachable from the sandbox: it
-        has no network, so they go through the relay's loopback port instead."""
+        """The input with the platform's signed file URLs (`/v1/deliveries/…`, what file
+        inputs become) made reachable from the sandbox: it has no network, so they go through
+        the relay's loopback port. Any other string is the caller's and stays as it is."""
         origin = _origin(self.spec.upload_url) if self.spec.upload_url else None
         if not self._sandbox.enabled or self._upload_socket is None or not origin:
             return dict(input)
-        inside = f"http://127.0.0.1:{self._upload_port}"
+        prefix = origin + _DELIVERIES
+        inside = f"http://127.0.0.1:{self._upload_port}{_DELIVERIES}"
 
         def move(value: Any) -> Any:
-            if isinstance(value, str) and value.startswith(origin + "/"):
-                return inside + value[len(origin) :]
+            if isinstance(value, str) and value.startswith(prefix):
+                return inside + value[len(prefix) :]
             if isinstance(value, list):
                 return [move(item) for item in value]
             return value
