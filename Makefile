@@ -56,10 +56,10 @@ test-models: $(STAMP) sandbox
 
 # The soak: predictions of every kind under cancels and SIGKILLed model instances, against a
 # real `modelyard serve`. SOAK_PREDICTIONS sets the size, SOAK_SEED replays a run's plan.
-soak-ci: $(STAMP)
+soak-ci: $(STAMP) sandbox
 	$(BIN)/python -m pytest tests/soak -m soak -q -s
 
-soak: $(STAMP)
+soak: $(STAMP) sandbox
 	SOAK_PREDICTIONS=$${SOAK_PREDICTIONS:-5000} $(BIN)/python -m pytest tests/soak -m soak -q -s
 
 bench: $(STAMP)
