@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.harness import Server, processes_with
@@ -135,17 +136,22 @@ def test_no_credential_on_any_command_line(sandboxed: Server) -> None:
         assert not UPLOAD_URL.search(cmdline), f"process {pid} shows an upload URL"
 
 
+def run_image(server: Server, http: httpx.Client) -> dict:  # type: ignore[type-arg]
+    """Push the image model and run it; its PNG output must download."""
+    version = server.push("image", "admin/image")
+    body = http.post(
+        "/v1/predictions",
+        json={"version": version, "input": {"size": 4}},
+        headers={"Prefer": "wait"},
+    ).json()
+    assert body["status"] == "succeeded", body
+    assert http.get(body["output"]).content.startswith(b"\x89PNG")
+    return body  # type: ignore[no-any-return]
+
+
 def test_outputs_still_upload_from_the_sandbox(sandboxed: Server) -> None:
-    version = sandboxed.push("image", "admin/image")
     with sandboxed.http() as http:
-        body = http.post(
-            "/v1/predictions",
-            json={"version": version, "input": {"size": 4}},
-            headers={"Prefer": "wait"},
-        ).json()
-        assert body["status"] == "succeeded", body
-        png = http.get(body["output"]).content
-    assert png.startswith(b"\x89PNG")
+        run_image(sandboxed, http)
 
 
 def _tree(roots: list[int]) -> set[int]:
@@ -192,15 +198,8 @@ def test_without_the_sandbox_models_run_with_a_loud_warning(
         data_dir=tmp_path / "data", envs_dir=shared_envs_dir, settings={"MODELYARD_SANDBOX": "none"}
     ).start()
     try:
-        version = srv.push("image", "admin/image")
         with srv.http() as http:
-            body = http.post(
-                "/v1/predictions",
-                json={"version": version, "input": {"size": 4}},
-                headers={"Prefer": "wait"},
-            ).json()
-            assert body["status"] == "succeeded", body
-            assert http.get(body["output"]).content.startswith(b"\x89PNG")
+            body = run_image(srv, http)
             # Uploads need the token of an instance running that very prediction.
             forged = http.put(
                 "/internal/uploads/not-a-token/x.png",
