@@ -5,6 +5,7 @@ finding 1)."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def hostile_model(directory: Path, targets: list[Path]) -> Path:
         f"for p in {paths}; do if head -c1 $p >/dev/null 2>&1; then echo READ $p; "
         'else echo refused $p; fi; done > "$VIRTUAL_ENV/findings.txt"; '
         'env >> "$VIRTUAL_ENV/findings.txt"; echo "uid=$(id -u)" >> "$VIRTUAL_ENV/findings.txt"; '
-        "echo planted > /tmp/planted-by-build || true"
+        'if echo planted > /tmp/planted-by-build; then echo "tmp=writable"; fi '
+        '>> "$VIRTUAL_ENV/findings.txt"'
     )
     (directory / "cog.yaml").write_text(
         textwrap.dedent(
@@ -80,7 +82,15 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) -> S
 
 def test_build_steps_cannot_read_the_platforms_secrets(server: Server, tmp_path: Path) -> None:
     data = server.data_dir
-    targets = [data / "secret.key", data / "modelyard.db", data / "files", Path("/etc/shadow")]
+    host_tmp = Path(tempfile.mkdtemp(prefix="modelyard-host-tmp-")) / "sentinel"
+    host_tmp.write_text("the machine's /tmp")
+    targets = [
+        data / "secret.key",
+        data / "modelyard.db",
+        data / "files",
+        Path("/etc/shadow"),
+        host_tmp,  # the machine's /tmp is not the build's
+    ]
     model = hostile_model(tmp_path / "hostile", targets)
     pushed = server.cli("push", str(model), "admin/hostile")
     log = pushed.stdout + pushed.stderr
@@ -102,4 +112,5 @@ def test_build_steps_cannot_read_the_platforms_secrets(server: Server, tmp_path:
     assert findings.count("refused") == len(targets), findings
     assert SENTINEL not in findings and "MODELYARD_" not in findings, findings
     assert "uid=0\n" not in findings, findings
+    assert "tmp=writable" in findings, "build.run needs a writable /tmp of its own"
     assert not Path("/tmp/planted-by-build").exists()

@@ -39,11 +39,14 @@ def build_environment(sandbox: Sandbox, extra: Mapping[str, str]) -> dict[str, s
     return clean_environment({**passed, **extra})
 
 
-def local_paths(pip: UvPipArgs, env: Mapping[str, str]) -> tuple[Path, ...]:
+def local_paths(pip: UvPipArgs) -> tuple[Path, ...]:
     """Local folders and files the package configuration names (wheel folders, file://
-    indexes, constraint and certificate files): a sandboxed install must see them."""
+    indexes, constraint and certificate files): a sandboxed install must see them.
+
+    Only the package configuration's own values count: a step's whole environment would
+    name folders it must not see (HOME=/tmp would mount the machine's /tmp)."""
     paths: list[Path] = []
-    for value in (*pip.args, *env.values()):
+    for value in (*pip.args, *pip.env.values()):
         if value.startswith("file://"):
             # A file index's pages link to files beside it (`<root>/simple` -> `<root>/files`).
             value = os.path.dirname(unquote(urlsplit(value).path).rstrip("/"))

@@ -380,7 +380,7 @@ class _Steps:
         scratch: Path | None = None,
     ) -> ProcessResult:
         """Run one step with `venv` writable; `scratch` becomes its cwd (and /tmp)."""
-        wrapped = self._wrap(argv, venv, env, cwd, scratch) if self.sandbox.enabled else argv
+        wrapped = self._wrap(argv, venv, cwd, scratch) if self.sandbox.enabled else argv
         return run_streamed(
             wrapped, log=log, env=env, cwd=cwd or scratch, timeout=INSTALL_TIMEOUT_S
         )
@@ -389,7 +389,6 @@ class _Steps:
         self,
         argv: Sequence[str | os.PathLike[str]],
         venv: Path,
-        env: dict[str, str],
         cwd: Path | None,
         scratch: Path | None,
     ) -> list[str]:
@@ -398,7 +397,7 @@ class _Steps:
             self.uv_cache.mkdir(parents=True, exist_ok=True)
             self.sandbox.give(self.uv_cache)
             writable.append(self.uv_cache)
-        read_only = [Path(uv_bin()), *local_paths(self.pip, env), *map(Path, self.shared or [])]
+        read_only = [Path(uv_bin()), *local_paths(self.pip), *map(Path, self.shared or [])]
         if self.interpreter is not None:
             read_only += interpreter_paths(self.interpreter)
         if cwd is not None:
