@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     sandbox: str = "auto"  # auto (bubblewrap when it runs here) | bwrap (required) | none
     sandbox_uid: int = Field(default=64999, ge=1)  # the user sandboxed code runs as under root
     sandbox_network: bool = False  # instances share the machine's network (off: none at all)
+    # Folders local weights (`?weights=/path`, `models import --weights`) may come from, joined
+    # by ":"; a sandboxed model is given its weights read-only. Empty: URLs only.
+    weights_dirs: str = ""
     # Hostile HTTP input (issue 9): request limits at the API edge, see api/limits.py.
     max_json_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)  # JSON and other small bodies
     max_json_depth: int = Field(default=64, ge=2)  # nesting of `[`/`{` in a JSON body
@@ -107,6 +110,11 @@ class Settings(BaseSettings):
             raise ValueError("--sandbox must be `auto`, `bwrap` or `none`")
         self.data_dir = self.data_dir.expanduser().resolve()
         return self
+
+    @property
+    def weights_roots(self) -> tuple[Path, ...]:
+        """`weights_dirs` as resolved folders."""
+        return tuple(Path(d).expanduser().resolve() for d in self.weights_dirs.split(":") if d)
 
     @property
     def retention_seconds(self) -> float | None:

@@ -31,7 +31,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) -> I
     srv = Server(
         data_dir=tmp_path_factory.mktemp("shared") / "data",
         envs_dir=shared_envs_dir,
-        settings={"MODELYARD_ALLOW_PRIVATE_NETWORKS": "1"},
+        settings={
+            "MODELYARD_ALLOW_PRIVATE_NETWORKS": "1",
+            # Local weights of the tests live in their temporary folders.
+            "MODELYARD_WEIGHTS_DIRS": str(tmp_path_factory.getbasetemp()),
+        },
     ).start()
     srv.versions = {name: srv.push(name, f"admin/{name}") for name in SCENARIOS}  # type: ignore[attr-defined]
     yield srv

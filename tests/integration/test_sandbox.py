@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.harness import Server, processes_with
+from tests.integration.harness import MODELS, Server, processes_with
 
 SENTINEL = "modelyard-sandbox-sentinel-7f3a"
 # Another user of the machine probes with the system's interpreter (pyenv's is closed to it).
@@ -210,3 +210,38 @@ def test_without_the_sandbox_models_run_with_a_loud_warning(
     finally:
         srv.stop()
     assert "MODELS RUN UNSANDBOXED" in srv.log_path.read_text()
+
+
+def test_local_weights_outside_the_allowed_folders_are_refused(
+    sandboxed: Server, tmp_path: Path
+) -> None:
+    # As weights, the data directory itself would be mounted into the model's sandbox.
+    pushed = sandboxed.cli(
+        "models",
+        "import",
+        str(MODELS / "weights-echo"),
+        "admin/w",
+        "--weights",
+        str(sandboxed.data_dir),
+    )
+    assert pushed.returncode != 0
+    assert "MODELYARD_WEIGHTS_DIRS" in pushed.stdout + pushed.stderr
+    # The same, recorded inside the bundle itself.
+    smuggled = tmp_path / "smuggled"
+    shutil.copytree(MODELS / "weights-echo", smuggled)
+    (smuggled / ".modelyard").mkdir()
+    (smuggled / ".modelyard" / "weights.json").write_text(
+        json.dumps({"weights": str(sandboxed.data_dir)})
+    )
+    pushed = sandboxed.cli("push", str(smuggled), "admin/w")
+    assert pushed.returncode != 0
+    assert "MODELYARD_WEIGHTS_DIRS" in pushed.stdout + pushed.stderr
+    # And set by the model's own cog.yaml: the platform owns COG_WEIGHTS.
+    (smuggled / ".modelyard" / "weights.json").unlink()
+    config = (smuggled / "cog.yaml").read_text()
+    (smuggled / "cog.yaml").write_text(
+        config + f"environment:\n  - COG_WEIGHTS={sandboxed.data_dir}\n"
+    )
+    pushed = sandboxed.cli("push", str(smuggled), "admin/w")
+    assert pushed.returncode != 0
+    assert "COG_WEIGHTS" in pushed.stdout + pushed.stderr

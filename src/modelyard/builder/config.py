@@ -28,6 +28,8 @@ _DENIED_NAMES = frozenset(
         "LIBRARY_PATH",
         "HF_ENDPOINT",
         "HF_HUB_ENABLE_HF_TRANSFER",
+        # Ours: the platform sets it from the weights a version was pushed with.
+        "COG_WEIGHTS",
     }
 )
 _DENIED_PREFIXES = ("R8_", "REPLICATE_", "CUDA_", "NVIDIA_", "NV_", "PGET_", "KUBERNETES_")

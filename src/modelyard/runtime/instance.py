@@ -876,11 +876,14 @@ def _environment(
 
 
 def _model_paths(spec: InstanceSpec) -> tuple[Path, ...]:
-    """The environment's interpreter and shared packages, and local weights (read-only)."""
+    """The environment's interpreter and shared packages, and local weights (read-only).
+
+    Only COG_WEIGHTS names a host path to give: the platform checked it at push (inside
+    `weights_dirs`); no other variable of the model's choosing becomes a mount."""
     paths = list(environment_paths(spec.venv_dir)[1:])
-    for value in (*spec.environment.values(), *spec.extra_env.values()):
-        if value.startswith("/") and Path(value).exists():
-            paths.append(Path(value))  # COG_WEIGHTS as a local file or folder
+    weights = spec.extra_env.get("COG_WEIGHTS") or spec.environment.get("COG_WEIGHTS", "")
+    if weights.startswith("/") and Path(weights).exists():
+        paths.append(Path(weights))
     return tuple(paths)
 
 

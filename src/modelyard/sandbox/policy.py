@@ -162,12 +162,25 @@ class Sandbox:
             _chown_tree(path, self.uid, self.gid)
 
     def reclaim(self, path: Path) -> None:
-        """Take a folder back from the sandbox user: no sandboxed program may change it now."""
+        """Take a folder back from the sandbox user: no sandboxed program may change it now,
+        and every sandbox it is mounted into (read-only) may read it, whatever modes the
+        build left (safetensors writes 0600 files)."""
         if self.uid is not None and path.exists():
             _chown_tree(path, os.getuid(), os.getgid())
+            _readable_tree(path)
 
 
 NO_SANDBOX = Sandbox(bwrap=None, uid=None, gid=None)
+
+
+def _readable_tree(path: Path) -> None:
+    for root, _dirs, files in os.walk(path):
+        os.chmod(root, os.stat(root).st_mode | 0o755)
+        for name in files:
+            full = os.path.join(root, name)
+            if not os.path.islink(full):
+                mode = os.stat(full).st_mode
+                os.chmod(full, mode | 0o444 | (0o111 if mode & 0o100 else 0))
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterable, Callable
@@ -103,7 +104,7 @@ async def stage_push(
     an empty one and BuildError (400) for one that is refused or has too many files; in
     each case nothing stays on disk. The caller must `discard()` what it returns.
     """
-    weights = check_weights(weights)
+    weights = check_local_weights(check_weights(weights), platform.settings.weights_roots)
     async with platform.db.connect() as conn:
         model = await platform.catalog.model(conn, account, owner, name)
     if not account.acts_for(model["owner"]):
@@ -124,6 +125,8 @@ async def stage_push(
             archive.unlink()  # the staged source is all that is needed from here on
         if weights is not None:
             digest = await asyncio.to_thread(_record_weights, staging / "src", weights)
+        else:  # weights recorded inside the bundle itself are held to the same rule
+            check_local_weights(recorded_weights(staging / "src"), settings.weights_roots)
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
         raise
@@ -263,6 +266,23 @@ def check_weights(weights: str | None) -> str | None:
             f"{MAX_WEIGHTS_LENGTH} characters."
         )
     return weights
+
+
+def check_local_weights(weights: str | None, roots: tuple[Path, ...]) -> str | None:
+    """`weights` if it is a URL, or a local path inside one of `roots`; else BadRequest.
+
+    A local path is handed to the model (read-only in its sandbox): only folders the operator
+    chose may be, never the data directory or anything else on the machine.
+    """
+    if weights is None or "://" in weights:
+        return weights
+    path = Path(os.path.realpath(weights))
+    if weights.startswith("/") and any(path.is_relative_to(root) for root in roots):
+        return weights
+    raise BadRequest(
+        "Local weights must be inside a folder the operator allows (MODELYARD_WEIGHTS_DIRS, "
+        "now " + (":".join(map(str, roots)) or "empty") + "); give a URL instead."
+    )
 
 
 def _record_weights(source: Path, weights: str) -> str:

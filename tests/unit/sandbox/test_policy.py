@@ -108,3 +108,20 @@ def test_a_sandboxed_program_sees_only_what_it_is_given(tmp_path: Path) -> None:
     assert lines[:3] == ["visible", "hidden-refused", "write-refused"], done
     if os.geteuid() == 0:
         assert lines[3] != "0"
+
+
+def test_reclaim_takes_a_build_back_and_leaves_it_readable(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root hands folders to another user")
+    sandbox = Sandbox(bwrap="/usr/bin/bwrap", uid=64999, gid=64999)
+    built = tmp_path / "env"
+    (built / "share").mkdir(parents=True)
+    weights = built / "share" / "model.safetensors"
+    weights.write_bytes(b"w")
+    weights.chmod(0o600)  # as safetensors writes them
+    sandbox.give(built)
+    assert weights.stat().st_uid == 64999
+    sandbox.reclaim(built)
+    assert weights.stat().st_uid == os.getuid()
+    assert weights.stat().st_mode & 0o777 == 0o644
+    assert (built / "share").stat().st_mode & 0o755 == 0o755
