@@ -127,6 +127,8 @@ class Sandbox:
         if mounts.gpus:
             for name in _GPU_DEVICES:
                 out += ["--dev-bind-try", f"/dev/{name}", f"/dev/{name}"]
+            # NVML and the CUDA driver find their devices through /sys (read-only).
+            out += ["--ro-bind-try", "/sys", "/sys"]
         if mounts.tmp is not None:
             out += ["--bind", str(mounts.tmp), str(SANDBOX_TMP)]
         else:

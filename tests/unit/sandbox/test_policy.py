@@ -39,6 +39,14 @@ def test_wrap_isolates_namespaces_and_network_by_default() -> None:
     assert "--unshare-net" not in sandbox.wrap(["prog"], mounts=Mounts(), network=True)
 
 
+def test_an_instance_sees_only_the_gpus_it_was_given() -> None:
+    sandbox = Sandbox(bwrap="/usr/bin/bwrap", uid=None, gid=None)
+    argv = " ".join(sandbox.wrap(["prog"], mounts=Mounts(gpus=(1,))))
+    assert "--dev-bind-try /dev/nvidia1 /dev/nvidia1" in argv
+    assert "/dev/nvidia0" not in argv and "--dev-bind-try /dev/nvidiactl" in argv
+    assert "/dev/nvidia" not in " ".join(sandbox.wrap(["prog"], mounts=Mounts()))
+
+
 def test_wrap_without_root_maps_a_user_namespace() -> None:
     sandbox = Sandbox(bwrap="/usr/bin/bwrap", uid=None, gid=None)
     argv = sandbox.wrap(["prog"], mounts=Mounts())
