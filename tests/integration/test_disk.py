@@ -48,7 +48,10 @@ def temp_entries(srv: Server) -> set[str]:
 def test_a_thousand_file_outputs_leave_no_temp_files_or_descriptors(
     server_factory: Callable[..., Server],
 ) -> None:
-    srv = server_factory().start()
+    # A thousand creates in a couple of minutes: past the default 600/min of one token.
+    srv = server_factory(
+        MODELYARD_RATE_LIMIT_CREATE="100000/min", MODELYARD_RATE_LIMIT_OTHER="100000/min"
+    ).start()
     srv.push("bigfile", "admin/bigfile")
     assert srv.process is not None
     pid = srv.process.pid
