@@ -400,48 +400,10 @@ class Instance:
         env = _environment(self.spec, self._tmpdir, venv=venv, sandboxed=sandboxed)
         uds: str | None = None
         if sandboxed:
-            # In its own network namespace coglet's ports are private: fixed numbers serve.
-            shared = self._sandbox_network
-            self.port = _processes.free_port() if shared else _SANDBOX_COGLET_PORT
-            upload_port = _processes.free_port() if shared else _SANDBOX_UPLOAD_PORT
-            self._upload_port = upload_port
-            env.update(
-                MODELYARD_BOOTSTRAP=_processes.BOOTSTRAP,
-                MODELYARD_COGLET_PORT=str(self.port),
-                MODELYARD_INSTANCE_SOCKET=str(SANDBOX_TMP / _INSTANCE_SOCKET),
-            )
-            binds: tuple[tuple[Path, Path], ...] = ()
-            if self.spec.upload_url and self._upload_socket is not None:
-                env.update(
-                    MODELYARD_UPLOAD_PORT=str(upload_port),
-                    MODELYARD_UPLOAD_SOCKET=str(_SANDBOX_UPLOAD_SOCKET),
-                    MODELYARD_UPLOAD_URL=(
-                        f"http://127.0.0.1:{upload_port}{_path_of(self.spec.upload_url)}"
-                        f"{self.upload_token}/"
-                    ),
-                )
-                binds = ((self._upload_socket, _SANDBOX_UPLOAD_SOCKET),)
-            # The source at /src as in Cog's images, the (relocatable) environment at /venv:
-            # neither depends on where the data folder is, even under /tmp.
-            argv = self._sandbox.wrap(
-                [python, "-c", _LAUNCHER],
-                mounts=Mounts(
-                    read_only=_model_paths(self.spec),
-                    tmp=self._tmpdir,
-                    gpus=self.spec.gpu_devices or (),
-                    binds=binds,
-                    placed=(
-                        (self.spec.source_dir, SANDBOX_SOURCE),
-                        (self.spec.venv_dir, _SANDBOX_VENV),
-                    ),
-                ),
-                cwd=SANDBOX_SOURCE,
-                network=shared,
-            )
-            uds = self._socket_path()
+            argv, uds, port = self._sandboxed_command(python, env)
         else:
-            self.port = _processes.free_port()
-            env.update(PORT=str(self.port), MODELYARD_PARENT_PID=str(os.getpid()))
+            port = _processes.free_port()
+            env.update(PORT=str(port), MODELYARD_PARENT_PID=str(os.getpid()))
             if self.spec.upload_url:
                 env["MODELYARD_UPLOAD_URL"] = f"{self.spec.upload_url}{self.upload_token}/"
             argv = [python, "-c", _processes.BOOTSTRAP, "--host", "127.0.0.1"]
@@ -465,7 +427,8 @@ class Instance:
         self.pid = self._process.pid
         if self._pid_dir is not None:
             _processes.record(self._pid_dir, self.id, self.spec.version_id, self.pid)
-        self._coglet = _coglet.Coglet(self.port, max_connections=self.spec.concurrency + 4, uds=uds)
+        self.port = port
+        self._coglet = _coglet.Coglet(port, max_connections=self.spec.concurrency + 4, uds=uds)
         self._background(self._read_output(self._process))
         self._background(self._watch(self._process))
         logger.info(
@@ -592,6 +555,49 @@ class Instance:
             await asyncio.to_thread(shutil.rmtree, self._tmpdir, True)
         if self._pid_dir is not None:
             _processes.forget(self._pid_dir, self.id)
+
+    def _sandboxed_command(self, python: str, env: dict[str, str]) -> tuple[list[str], str, int]:
+        """bwrap's command line for the launcher (adding its settings to `env`), the Unix
+        socket the platform reaches coglet through, and coglet's port inside."""
+        assert self._tmpdir is not None
+        # In its own network namespace coglet's ports are private: fixed numbers serve.
+        shared = self._sandbox_network
+        port = _processes.free_port() if shared else _SANDBOX_COGLET_PORT
+        self._upload_port = _processes.free_port() if shared else _SANDBOX_UPLOAD_PORT
+        env.update(
+            MODELYARD_BOOTSTRAP=_processes.BOOTSTRAP,
+            MODELYARD_COGLET_PORT=str(port),
+            MODELYARD_INSTANCE_SOCKET=str(SANDBOX_TMP / _INSTANCE_SOCKET),
+        )
+        binds: tuple[tuple[Path, Path], ...] = ()
+        if self.spec.upload_url and self._upload_socket is not None:
+            env.update(
+                MODELYARD_UPLOAD_PORT=str(self._upload_port),
+                MODELYARD_UPLOAD_SOCKET=str(_SANDBOX_UPLOAD_SOCKET),
+                MODELYARD_UPLOAD_URL=(
+                    f"http://127.0.0.1:{self._upload_port}{_path_of(self.spec.upload_url)}"
+                    f"{self.upload_token}/"
+                ),
+            )
+            binds = ((self._upload_socket, _SANDBOX_UPLOAD_SOCKET),)
+        # The source at /src as in Cog's images, the (relocatable) environment at /venv:
+        # neither depends on where the data folder is, even under /tmp.
+        argv = self._sandbox.wrap(
+            [python, "-c", _LAUNCHER],
+            mounts=Mounts(
+                read_only=_model_paths(self.spec),
+                tmp=self._tmpdir,
+                gpus=self.spec.gpu_devices or (),
+                binds=binds,
+                placed=(
+                    (self.spec.source_dir, SANDBOX_SOURCE),
+                    (self.spec.venv_dir, _SANDBOX_VENV),
+                ),
+            ),
+            cwd=SANDBOX_SOURCE,
+            network=shared,
+        )
+        return argv, self._socket_path(), port
 
     def _socket_path(self) -> str:
         """The relay's socket, by a short name: a Unix socket path is limited to 107 bytes
