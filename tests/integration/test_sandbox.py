@@ -245,3 +245,24 @@ def test_local_weights_outside_the_allowed_folders_are_refused(
     pushed = sandboxed.cli("push", str(smuggled), "admin/w")
     assert pushed.returncode != 0
     assert "COG_WEIGHTS" in pushed.stdout + pushed.stderr
+
+
+def test_the_instance_facing_socket_serves_only_uploads_and_deliveries(
+    sandboxed: Server,
+) -> None:
+    # A model reaches this socket through its relay: nothing else of the API is there.
+    folder = os.open(sandboxed.data_dir / "run", os.O_PATH | os.O_DIRECTORY)
+    try:
+        transport = httpx.HTTPTransport(uds=f"/proc/self/fd/{folder}/upload.sock")
+        headers = {"Authorization": f"Bearer {sandboxed.token}"}
+        with httpx.Client(transport=transport, base_url="http://sandbox", headers=headers) as c:
+            for path in ("/v1/models", "/v1/account", "/health", "/openapi.json"):
+                refused = c.get(path)
+                assert refused.status_code == 404, (path, refused.text)
+                assert refused.json()["detail"] == "Not available to model instances."
+            # The two routes it is for answer as themselves (an unknown link, token).
+            assert "invalid" in c.get("/v1/deliveries/x?expiry=1&signature=x").text
+            upload = c.put("/internal/uploads/x/y", content=b"", headers={"X-Prediction-ID": "a"})
+            assert upload.json()["detail"] == "Unknown upload URL."
+    finally:
+        os.close(folder)

@@ -16,7 +16,7 @@ import uvicorn
 from rich.console import Console
 from uvicorn._compat import asyncio_run  # uvicorn's own runner: uvloop, as Server.run
 
-from modelyard.api import create_app
+from modelyard.api import create_app, instance_facing
 from modelyard.api.protocol import limited_protocol
 from modelyard.sandbox import SandboxUnavailable
 from modelyard.services.builtins import register_builtins
@@ -203,7 +203,9 @@ def run_server(settings: Settings) -> None:
         extras.append((_QuietServer(internal), None))
     uploads = platform.listen_for_uploads()
     if uploads is not None:  # sandboxed instances upload outputs through a Unix socket
-        quiet = uvicorn.Config(app, lifespan="off", log_level="warning", http=head_limits)
+        quiet = uvicorn.Config(
+            instance_facing(app), lifespan="off", log_level="warning", http=head_limits
+        )
         extras.append((_QuietServer(quiet), [uploads]))
     public = _PlatformServer(config, platform)
     if not extras:
