@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from modelyard.builder.interpreters import Interpreter
 from modelyard.builder.pipconfig import UvPipArgs
-from modelyard.sandbox import Sandbox, clean_environment, environment_paths
+from modelyard.sandbox import Sandbox, clean_environment
 
 # Host variables a package download may need: proxies and certificate locations.
 _PASSED = (
@@ -53,18 +52,6 @@ def local_paths(pip: UvPipArgs) -> tuple[Path, ...]:
         if value.startswith("/") and value != "/" and os.path.exists(value):
             paths.append(Path(value))
     return tuple(paths)
-
-
-def interpreter_paths(interpreter: Interpreter) -> tuple[Path, ...]:
-    """The installation an interpreter belongs to (nothing when it lives under /usr)."""
-    real = Path(os.path.realpath(interpreter.path))
-    prefix = real.parents[1] if len(real.parents) >= 2 else real.parent
-    return () if prefix.is_relative_to("/usr") else (prefix,)
-
-
-def venv_read_paths(venv: Path) -> tuple[Path, ...]:
-    """What a built environment needs besides itself (its interpreter, shared packages)."""
-    return environment_paths(venv)[1:]
 
 
 def pip_env(pip: UvPipArgs) -> dict[str, str]:

@@ -24,18 +24,20 @@ import anyio.from_thread
 import anyio.to_thread
 
 from modelyard.builder._procs import LogFn, ProcessResult, run_quiet, run_streamed
-from modelyard.builder._sandboxed import (
-    build_environment,
-    interpreter_paths,
-    local_paths,
-    pip_env,
-)
+from modelyard.builder._sandboxed import build_environment, local_paths, pip_env
 from modelyard.builder.bundle import bundle_digest
 from modelyard.builder.config import CogConfig
 from modelyard.builder.interpreters import Interpreter, find_interpreter, uv_bin
 from modelyard.builder.pipconfig import UvPipArgs, pip_install_args
 from modelyard.core.errors import BuildError
-from modelyard.sandbox import NO_SANDBOX, SANDBOX_TMP, Mounts, Sandbox
+from modelyard.sandbox import (
+    NO_SANDBOX,
+    SANDBOX_TMP,
+    SYSTEM_SITE_PTH,
+    Mounts,
+    Sandbox,
+    installation,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,6 @@ MARKER = "modelyard-env.json"
 _KEY_FORMAT = 1
 INSTALL_TIMEOUT_S = 3600.0
 _SYSTEM_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.\-:~]*$")
-SYSTEM_SITE_PTH = "_modelyard_system_site.pth"
 
 
 @dataclass(frozen=True)
@@ -358,12 +359,12 @@ class _Steps:
         return env
 
     def build_run_environment(self, config: CogConfig, venv: Path) -> dict[str, str]:
-        system_path = os.environ.get("PATH", "") if not self.sandbox.enabled else None
-        extra = {**pip_env(self.pip)} if self.sandbox.enabled else {}
+        # Sandboxed, pip cannot read the host's pip.conf: its sources come as PIP_* variables.
+        extra = pip_env(self.pip) if self.sandbox.enabled else {}
         env = build_environment(self.sandbox, {**extra, **config.environment})
         env.update(
             VIRTUAL_ENV=str(venv),
-            PATH=f"{venv / 'bin'}{os.pathsep}{system_path or env.get('PATH', '')}",
+            PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
             PIP_PYTHON=str(venv / "bin" / "python"),
         )
         env.pop("PYTHONPATH", None)
@@ -399,7 +400,7 @@ class _Steps:
             writable.append(self.uv_cache)
         read_only = [Path(uv_bin()), *local_paths(self.pip), *map(Path, self.shared or [])]
         if self.interpreter is not None:
-            read_only += interpreter_paths(self.interpreter)
+            read_only += installation(self.interpreter.path)
         if cwd is not None:
             read_only.append(cwd)
         return self.sandbox.wrap(

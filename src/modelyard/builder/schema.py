@@ -102,7 +102,7 @@ def generate_schema_sync(
             argv += ["--train", config.train_ref]
         if sandbox.enabled:
             mounts = Mounts(
-                read_only=(venv, *environment_paths(venv)[1:]),
+                read_only=(venv, *environment_paths(venv)),
                 tmp=Path(scratch),
                 placed=((model_dir, SANDBOX_SOURCE),),
             )

@@ -182,6 +182,8 @@ class Instance:
         self._sandbox_network = sandbox_network
         self._tmp_fd: int | None = None  # the private tmp folder, held open (see _socket_path)
         self._upload_port = _SANDBOX_UPLOAD_PORT  # the relay's port to the platform, inside
+        # The platform's signed file URLs, which a sandboxed model reaches through the relay.
+        self._deliveries = _origin(spec.upload_url) + _DELIVERIES if spec.upload_url else ""
         # Authorises this instance's output uploads, and only for predictions it runs.
         self.upload_token = secrets.token_urlsafe(24)
         self._tmpdir: Path | None = None
@@ -611,10 +613,9 @@ class Instance:
         """The input with the platform's signed file URLs (`/v1/deliveries/…`, what file
         inputs become) made reachable from the sandbox: it has no network, so they go through
         the relay's loopback port. Any other string is the caller's and stays as it is."""
-        origin = _origin(self.spec.upload_url) if self.spec.upload_url else None
-        if not self._sandbox.enabled or self._upload_socket is None or not origin:
+        prefix = self._deliveries
+        if not self._sandbox.enabled or self._upload_socket is None or not prefix:
             return dict(input)
-        prefix = origin + _DELIVERIES
         inside = f"http://127.0.0.1:{self._upload_port}{_DELIVERIES}"
 
         def move(value: Any) -> Any:
@@ -886,7 +887,7 @@ def _model_paths(spec: InstanceSpec) -> tuple[Path, ...]:
 
     Only COG_WEIGHTS names a host path to give: the platform checked it at push (inside
     `weights_dirs`); no other variable of the model's choosing becomes a mount."""
-    paths = list(environment_paths(spec.venv_dir)[1:])
+    paths = list(environment_paths(spec.venv_dir))
     weights = spec.extra_env.get("COG_WEIGHTS") or spec.environment.get("COG_WEIGHTS", "")
     if weights.startswith("/") and Path(weights).exists():
         paths.append(Path(weights))

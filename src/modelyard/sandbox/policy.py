@@ -104,8 +104,9 @@ class Sandbox:
     ) -> list[str]:
         """The command line that runs `argv` inside the sandbox (`argv` itself when disabled).
 
-        Paths keep their host names inside, so a virtualenv's absolute paths still work.
-        The environment is the caller's to set (pass a clean one to `Popen`).
+        Paths keep their host names inside (so absolute paths still work), except those
+        `mounts.placed` and `mounts.binds` put elsewhere. The environment is the caller's to
+        set (pass a clean one to `Popen`).
         """
         args = [os.fspath(a) for a in argv]
         if self.bwrap is None:

@@ -6,23 +6,26 @@ import os
 from pathlib import Path
 
 # The builder's `.pth` listing the platform's site-packages (system_site_packages mode).
-_SYSTEM_SITE_PTH = "_modelyard_system_site.pth"
+SYSTEM_SITE_PTH = "_modelyard_system_site.pth"
+
+
+def installation(executable: Path) -> tuple[Path, ...]:
+    """The installation an interpreter belongs to (`<prefix>/bin/python3.x` -> `<prefix>`);
+    nothing when it is under /usr, which every sandbox has."""
+    real = Path(os.path.realpath(executable))
+    prefix = real.parents[1] if len(real.parents) >= 2 else real.parent
+    return () if prefix.is_relative_to("/usr") else (prefix,)
 
 
 def environment_paths(venv: Path) -> tuple[Path, ...]:
-    """The virtualenv, the interpreter installation it points at, and any shared site dirs.
-
-    All read-only for an instance; paths under /usr are in every sandbox already.
-    """
-    paths = [venv]
+    """What a virtualenv needs besides itself: the interpreter installation it points at and
+    any shared site dirs (all read-only; paths under /usr are in every sandbox already)."""
     python = venv / "bin" / "python"
-    real = Path(os.path.realpath(python))
-    if real != python and len(real.parents) >= 2:
-        paths.append(real.parents[1])  # <prefix>/bin/python3.x -> <prefix>
+    paths = list(installation(python)) if Path(os.path.realpath(python)) != python else []
     home = _pyvenv_home(venv)
     if home is not None:
         paths.append(home.parent)
-    for pth in venv.glob(f"lib/python*/site-packages/{_SYSTEM_SITE_PTH}"):
+    for pth in venv.glob(f"lib/python*/site-packages/{SYSTEM_SITE_PTH}"):
         paths += [Path(line) for line in pth.read_text().splitlines() if line.startswith("/")]
     return tuple(p for p in paths if not p.is_relative_to("/usr"))
 
