@@ -266,3 +266,29 @@ def test_the_instance_facing_socket_serves_only_uploads_and_deliveries(
             assert upload.json()["detail"] == "Unknown upload URL."
     finally:
         os.close(folder)
+
+
+def test_a_path_in_the_models_own_environment_is_not_mounted(
+    sandboxed: Server, tmp_path: Path
+) -> None:
+    # cog.yaml `environment` is the model author's: naming another version's source folder
+    # (world-readable, unlike the data directory) must not make it visible; only COG_WEIGHTS,
+    # checked at push, becomes a mount.
+    echo = next(
+        p for p in (sandboxed.data_dir / "versions").rglob("predict.py") if "snoop" not in str(p)
+    )
+    model = tmp_path / "snoop-env"
+    shutil.copytree(MODELS / "snoop", model)
+    config = (model / "cog.yaml").read_text()
+    (model / "cog.yaml").write_text(config + f"environment:\n  - DATA={echo.parent}\n")
+    version = sandboxed.push(model, "admin/snoop-env")
+    with sandboxed.http() as http:
+        body = http.post(
+            "/v1/predictions",
+            json={"version": version, "input": {"paths": str(echo)}},
+            headers={"Prefer": "wait"},
+        ).json()
+    assert body["status"] == "succeeded", body
+    report = json.loads(body["output"])
+    assert report["env"]["DATA"] == str(echo.parent)
+    assert report["reads"][str(echo)].startswith("refused"), report["reads"]
