@@ -127,6 +127,7 @@ predictions = Table(
     Column("hardware", String(32)),
     Column("cost_usd", Float),
     Column("secret_input", Text),
+    Column("worker", String(100)),  # cluster mode (migration 0004): the worker running it
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
@@ -281,5 +282,36 @@ instances = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("ready_at", DateTime(timezone=True)),
     Column("stopped_at", DateTime(timezone=True)),
+    Column("worker", String(100)),  # cluster mode (migration 0004): the worker it runs on
     Index("ix_instances_started_at", "started_at"),
+)
+
+# -- cluster mode (migration 0004) -------------------------------------------------------------
+
+# One row per `modelyard worker`, written by itself: its hardware and a heartbeat.
+workers = Table(
+    "workers",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("hardware", JSON, nullable=False),  # [{"sku": ..., "count": ...}]
+    Column("cpus", Integer, nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("load", Integer, nullable=False),
+    Column("instances", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # active | draining | stopped | lost
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True)),
+)
+
+# A queue's instances cluster-wide: an instance boots only once its worker holds a slot
+# (queue, n) with n < max_instances, so the primary key bounds them on every worker together.
+instance_slots = Table(
+    "instance_slots",
+    metadata,
+    Column("queue", String(64), primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("worker", String(100), nullable=False),
+    Column("instance_id", String(32), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
 )
