@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     max_tokens_per_account: int = Field(default=100, ge=1)  # active (unrevoked) API tokens
     max_deployments_per_account: int = Field(default=20, ge=0)
     max_warm_instances_per_account: int = Field(default=8, ge=0)  # sum of min_instances
+    # Cluster roles (issue 10): `modelyard worker` registers under `worker_name` (default: the
+    # host name) and heartbeats; the leader declares a worker lost after `worker_lost_after`.
+    worker_name: str | None = None
+    worker_capacity: int = Field(default=0, ge=0)  # predictions at once; 0: one per CPU
+    heartbeat_interval: float = Field(default=5.0, gt=0)
+    worker_lost_after: float = Field(default=30.0, gt=0)
+    reconcile_after: float = Field(default=10.0, gt=0)  # a `starting` prediction's age
 
     @model_validator(mode="after")
     def _check_account_limits(self) -> Settings:
