@@ -95,6 +95,7 @@ versions = Table(
     Column("venv_dir", Text),
     Column("build_logs", Text, nullable=False, default=""),
     Column("error", Text),
+    Column("training_id", String(32)),  # the training whose weights made it (migration 0005)
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("model_id", "id", name="uq_versions_model_id_id"),
     Index("ix_versions_id", "id"),
@@ -128,12 +129,17 @@ predictions = Table(
     Column("cost_usd", Float),
     Column("secret_input", Text),
     Column("worker", String(100)),  # cluster mode (migration 0004): the worker running it
+    # Trainings (migration 0005) are predictions of kind `training`, with the destination
+    # model (owner/name) their weights become a version of.
+    Column("kind", String(16), nullable=False, default="prediction", server_default="prediction"),
+    Column("destination", String(170)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
     Index("ix_predictions_account_created", "account_id", "created_at"),
     Index("ix_predictions_status", "status"),
     Index("ix_predictions_model", "model_id"),
+    Index("ix_predictions_kind_account", "kind", "account_id", "created_at"),
 )
 
 files = Table(
