@@ -26,7 +26,7 @@ from modelyard.core.errors import NotFound, ServiceUnavailable
 from modelyard.core.states import Status
 from modelyard.events import LocalEventBus
 from modelyard.files.storage import LocalFileStorage
-from modelyard.queue import LocalQueue, QueueItem
+from modelyard.queue import LocalQueue
 from modelyard.runtime._processes import kill_orphans
 from modelyard.runtime.hardware import GpuAllocator, HardwareSku, inventory
 from modelyard.runtime.instance import Instance, InstanceSpec
@@ -39,6 +39,7 @@ from modelyard.services.billing import InstanceBilling
 from modelyard.services.catalog import Catalog
 from modelyard.services.execution import Execution
 from modelyard.services.inputs import InputResolver
+from modelyard.services.predictions import requeue
 from modelyard.services.retention import Retention
 from modelyard.services.secrets import SecretInputs
 from modelyard.services.urls import Urls
@@ -263,18 +264,8 @@ class Platform:
                 continue
             async with self.db.connect() as conn:
                 account = await accounts_store.find_account_by_id(conn, row["account_id"])
-            queue = None
-            if row["deployment"]:
-                queue = await deployments_service.queue_of(self, row["deployment"])
             self.bus.open(row["id"])
-            await self.queue.enqueue(
-                QueueItem(
-                    prediction_id=row["id"],
-                    queue=queue or f"version:{row['version_pk']}",
-                    owner=account["username"] if account else "",
-                    enqueued_at=row["created_at"].timestamp(),
-                )
-            )
+            await requeue(self, row, account["username"] if account else "")
         if rows:
             logger.info("recovered %d predictions after a restart", len(rows))
 

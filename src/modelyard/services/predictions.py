@@ -21,6 +21,7 @@ from modelyard.queue import QueueItem
 from modelyard.services.catalog import VersionInfo
 from modelyard.services.urls import Urls
 from modelyard.store import predictions as store
+from modelyard.store import workers as workers_store
 
 if TYPE_CHECKING:
     from modelyard.services.platform import Platform
@@ -148,7 +149,7 @@ async def cancel_prediction(
     row = await get_prediction(platform, account, prediction_id)
     if Status(row["status"]).terminal:
         return row
-    if platform.queue.remove(prediction_id) or row["status"] == Status.STARTING.value:
+    if await platform.queue.remove(prediction_id) or row["status"] == Status.STARTING.value:
         if await finish_unstarted(platform, prediction_id, Status.CANCELED, error=None):
             platform.scheduler.forget(prediction_id)
             return await get_prediction(platform, account, prediction_id)
@@ -194,8 +195,12 @@ async def finish_unstarted(
     return changed
 
 
-async def finish_running_after_crash(platform: Platform, row: dict[str, Any], error: str) -> None:
-    """A prediction that was running when the platform died: it fails, saying so."""
+async def finish_running_after_crash(
+    platform: Platform, row: dict[str, Any], error: str, *, worker: str | None = None
+) -> bool:
+    """A prediction whose process died while running it fails, saying so; False if it had
+    ended meanwhile. `worker`: only while that (lost) worker still holds it, and its waiters,
+    streams and `completed` webhook hear of it, as other processes serve them."""
     now = utcnow()
     transition(row["status"], Status.FAILED)
     started = _aware(row["started_at"]) if row["started_at"] else now

@@ -22,6 +22,21 @@ async def update_delivery(conn: Conn, delivery_id: int, **values: Any) -> None:
     )
 
 
+async def claim_delivery(conn: Conn, delivery_id: int, due: float, until: float) -> bool:
+    """Take a due delivery for one attempt (its next attempt moves to `until`); False when
+    another process took it first (several processes run outbox loops in cluster mode)."""
+    result = await conn.execute(
+        update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.id == delivery_id,
+            webhook_deliveries.c.state == "pending",
+            webhook_deliveries.c.next_attempt_at == due,
+        )
+        .values(next_attempt_at=until)
+    )
+    return bool(result.rowcount)
+
+
 async def pending_deliveries(conn: Conn) -> list[dict[str, Any]]:
     stmt = (
         select(webhook_deliveries)

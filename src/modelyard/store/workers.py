@@ -122,3 +122,28 @@ async def release_slots_of(conn: Conn, worker: str) -> int:
 async def count_slots(conn: Conn, queue: str) -> int:
     query = select(func.count()).select_from(instance_slots).where(instance_slots.c.queue == queue)
     return int((await conn.execute(query)).scalar_one())
+
+
+async def end_running_on(conn: Conn, worker: str, prediction_id: str, **values: Any) -> bool:
+    """The terminal write of a prediction `worker` was running, only while it still is."""
+    result = await conn.execute(
+        update(predictions)
+        .where(
+            predictions.c.id == prediction_id,
+            predictions.c.status == "processing",
+            predictions.c.worker == worker,
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+async def list_starting_before(conn: Conn, when: datetime, limit: int) -> list[dict[str, Any]]:
+    """Predictions still waiting (`starting`) that were accepted before `when`, oldest first."""
+    query = (
+        select(predictions)
+        .where(predictions.c.status == "starting", predictions.c.created_at < when)
+        .order_by(predictions.c.created_at)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in (await conn.execute(query)).all()]

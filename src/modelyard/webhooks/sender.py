@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 SecretLookup = Callable[[str], Awaitable[str | None]]
 USER_AGENT = "modelyard-webhooks/1"
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+CLAIM_SECONDS = 60.0  # an attempt's hold on its delivery; a process dying mid-send frees it
 
 
 class WebhookSender:
@@ -95,6 +96,12 @@ class WebhookSender:
                 pass
 
     async def _deliver(self, delivery: dict) -> None:  # type: ignore[type-arg]
+        async with self.db.begin() as conn:  # other processes' outbox loops see it too
+            lease = time.time() + CLAIM_SECONDS
+            if not await store.claim_delivery(
+                conn, delivery["id"], delivery["next_attempt_at"], lease
+            ):
+                return
         attempt = delivery["attempts"] + 1
         ok = await self._attempt(
             delivery["prediction_id"],
