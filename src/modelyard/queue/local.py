@@ -43,7 +43,7 @@ class LocalQueue(Queue):
     def __init__(self) -> None:
         self._lanes: dict[str, _Lane] = {}
         self._where: dict[str, str] = {}
-        self.any_changed = asyncio.Event()
+        self.changed = asyncio.Event()
 
     def _lane(self, queue: str) -> _Lane:
         lane = self._lanes.get(queue)
@@ -56,9 +56,9 @@ class LocalQueue(Queue):
             return
         self._where[item.prediction_id] = item.queue
         self._lane(item.queue).push(item)
-        self.any_changed.set()
+        self.changed.set()
 
-    def try_lease(self, queue: str) -> QueueItem | None:
+    def _pop(self, queue: str) -> QueueItem | None:
         lane = self._lanes.get(queue)
         if lane is None:
             return None
@@ -68,11 +68,14 @@ class LocalQueue(Queue):
         return item
 
     async def lease(self, queue: str, timeout: float | None = None) -> QueueItem | None:
+        item = self._pop(queue)
+        if item is not None or timeout == 0:
+            return item
         lane = self._lane(queue)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            item = self.try_lease(queue)
+            item = self._pop(queue)
             if item is not None:
                 return item
             lane.changed.clear()
@@ -84,7 +87,7 @@ class LocalQueue(Queue):
             except TimeoutError:
                 return None
 
-    def remove(self, prediction_id: str) -> bool:
+    async def remove(self, prediction_id: str) -> bool:
         queue = self._where.pop(prediction_id, None)
         if queue is None:
             return False
@@ -98,16 +101,16 @@ class LocalQueue(Queue):
                     return True
         return False
 
-    def depth(self, queue: str) -> int:
+    async def depth(self, queue: str) -> int:
         lane = self._lanes.get(queue)
         return len(lane) if lane else 0
 
-    def oldest_age(self, queue: str, now: float) -> float:
+    async def oldest_age(self, queue: str, now: float) -> float:
         lane = self._lanes.get(queue)
         if not lane:
             return 0.0
         heads = [d[0].enqueued_at for d in lane.by_owner.values() if d]
         return max(0.0, now - min(heads)) if heads else 0.0
 
-    def queues(self) -> list[str]:
+    async def queues(self) -> list[str]:
         return [name for name, lane in self._lanes.items() if len(lane)]

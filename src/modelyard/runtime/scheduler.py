@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modelyard.core.errors import InstanceError, ModelyardError
-from modelyard.queue.base import QueueItem
-from modelyard.queue.local import LocalQueue
+from modelyard.queue.base import Queue, QueueItem
 from modelyard.runtime.hardware import GpuAllocator
 from modelyard.runtime.instance import Done, Instance, InstanceSpec
 from modelyard.runtime.pools import InstanceInfo, Member, Pool, PoolConfig, snapshot
@@ -105,7 +104,7 @@ class Scheduler:
 
     def __init__(
         self,
-        queue: LocalQueue,
+        queue: Queue,
         sink: JobSink,
         make_instance: InstanceFactory,
         *,
@@ -131,7 +130,7 @@ class Scheduler:
         self._loading: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._boots: dict[Member, asyncio.Task[Any]] = {}
-        self._wake = queue.any_changed  # an enqueue wakes the loop too
+        self._wake = queue.changed  # an enqueue wakes the loop too
         self._stopping = False
         self.draining = False  # SIGTERM: no new leases, running predictions finish
         self._health_at = 0.0
@@ -143,8 +142,8 @@ class Scheduler:
         while not self._stopping:
             self._wake.clear()
             try:
-                self._reconcile()
-            except Exception:  # one bad pool must not stop the loop
+                await self._reconcile()
+            except Exception:  # one bad pool (or the queue's backend away) must not stop the loop
                 logger.exception("the scheduler failed to reconcile")
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._tick())
@@ -230,56 +229,66 @@ class Scheduler:
 
     # -- reconciling -------------------------------------------------------------------------
 
-    def _reconcile(self) -> None:
+    async def _reconcile(self) -> None:
         now = time.monotonic()
-        for name in self.queue.queues():
+        for name in await self.queue.queues():
             if name not in self.pools and name not in self._loading:
                 self._loading.add(name)
                 self._spawn(self._load(name))
         for pool in list(self.pools.values()):
-            self._reconcile_pool(pool, now)
+            await self._reconcile_pool(pool, now)
         if now >= self._health_at:
             self._health_at = now + HEALTH_EVERY
             self._check_health()
 
-    def _reconcile_pool(self, pool: Pool, now: float) -> None:
+    async def _reconcile_pool(self, pool: Pool, now: float) -> None:
         for member in list(pool.members):
             if member.dead and member.in_flight == 0:
                 self._stop(pool, member, "crashed")
-        depth = self._dispatch(pool) + len(pool.redeliveries)
+        depth = await self._dispatch(pool) + len(pool.redeliveries)
         if not self._stopping and not self.draining and not pool.retired:
-            self._scale_up(pool, depth, now)
+            oldest_wait = await self._oldest_wait(pool) if depth else 0.0
+            idle = await self._idle_queues() if depth and pool.config.gpus else set()
+            self._scale_up(pool, depth, now, oldest_wait, idle)
         self._scale_down(pool, depth, now)
         if (
             not pool.members
             and not depth
-            and not self.queue.depth(pool.queue)
             and (pool.retired or pool.config.min_instances == 0)
+            and not await self.queue.depth(pool.queue)
+            and self.pools.get(pool.queue) is pool
         ):
             del self.pools[pool.queue]  # reloaded from the store when work comes again
 
-    def _dispatch(self, pool: Pool) -> int:
+    async def _dispatch(self, pool: Pool) -> int:
         """Lease waiting predictions onto free slots; returns how many still wait."""
-        depth = self.queue.depth(pool.queue)
+        depth = await self.queue.depth(pool.queue)
         if self._stopping or self.draining:
             return depth
-        for member in pool.members:
+        for member in list(pool.members):
             while pool.redeliveries and member.free_slots:
                 job, _ = pool.redeliveries.popleft()
                 member.in_flight += 1
                 member.last_used = time.monotonic()
                 self._spawn(self._run_job(pool, member, job))
-            while depth and member.free_slots:
-                item = self.queue.try_lease(pool.queue)
+            while depth and member.free_slots and not member.stopping:
+                member.in_flight += 1  # the slot is taken before the lease awaits
+                item = await self.queue.lease(pool.queue, timeout=0)
                 if item is None:
+                    member.in_flight -= 1
                     return 0
-                member.in_flight += 1
                 member.last_used = time.monotonic()
                 self._spawn(self._start_job(pool, member, item))
-                depth = self.queue.depth(pool.queue)
+                depth -= 1
         return depth
 
-    def _scale_up(self, pool: Pool, depth: int, now: float) -> None:
+    async def _idle_queues(self) -> set[str]:
+        """Queues of this scheduler's pools with nothing waiting (their instances may go)."""
+        return {name for name in self.pools if not await self.queue.depth(name)}
+
+    def _scale_up(
+        self, pool: Pool, depth: int, now: float, oldest_wait: float, idle: set[str]
+    ) -> None:
         config = pool.config
         active = pool.active
         booting = [m for m in active if m.booting]
@@ -288,17 +297,17 @@ class Scheduler:
         wanted = 0
         if depth > free:
             wanted = math.ceil((depth - free) / slots)
-        elif depth and not booting and self._oldest_wait(pool) > self.scale_up_wait:
+        elif depth and not booting and oldest_wait > self.scale_up_wait:
             wanted = 1
         if depth or now >= pool.retry_at:
             wanted = max(wanted, config.min_instances - len(active))
         wanted = min(wanted, config.max_instances - len(active))
         for _ in range(wanted):
-            if not self._boot(pool):
+            if not self._boot(pool, idle):
                 break
 
-    def _oldest_wait(self, pool: Pool) -> float:
-        return self.queue.oldest_age(pool.queue, time.time())
+    async def _oldest_wait(self, pool: Pool) -> float:
+        return await self.queue.oldest_age(pool.queue, time.time())
 
     def _scale_down(self, pool: Pool, depth: int, now: float) -> None:
         active = pool.active
@@ -338,8 +347,9 @@ class Scheduler:
             self.pools[name] = Pool(name, config)
         self._wake.set()
 
-    def _boot(self, pool: Pool) -> bool:
-        """Start one instance of `pool`; False when it must wait for a GPU."""
+    def _boot(self, pool: Pool, idle: set[str]) -> bool:
+        """Start one instance of `pool`; False when it must wait for a GPU (an idle instance of
+        a queue in `idle` may be evicted to make room)."""
         config = pool.config
         gpus: tuple[int, ...] = ()
         if config.gpus:
@@ -348,7 +358,7 @@ class Scheduler:
                 return False
             taken = self.gpus.take(config.hardware, config.gpus)
             if taken is None:
-                self._make_room(pool)
+                self._make_room(pool, idle)
                 return False
             gpus = taken
         spec = dataclasses.replace(config.spec, gpu_devices=gpus or None)
@@ -358,7 +368,7 @@ class Scheduler:
         self._boots[member] = self._spawn(self._start(pool, member))
         return True
 
-    def _make_room(self, pool: Pool) -> None:
+    def _make_room(self, pool: Pool, idle: set[str]) -> None:
         """Evict the least recently used idle GPU instance of another queue, if there is one."""
         sku = pool.config.hardware
         if self._freeing[sku]:
@@ -366,7 +376,7 @@ class Scheduler:
         candidates = [
             (other, m)
             for other in self.pools.values()
-            if other is not pool and not self.queue.depth(other.queue)
+            if other is not pool and other.queue in idle
             for m in other.members
             if m.gpus and m.config.hardware == sku and m.ready and not m.in_flight
             if not other.protects(m)
@@ -418,7 +428,7 @@ class Scheduler:
         member.last_used = time.monotonic()
         member.ready_seconds = round(time.monotonic() - member.created, 6)
         logger.info("instance %s of %s ready in %.2fs", member.id, pool.queue, member.ready_seconds)
-        self._dispatch(pool)  # the predictions waiting for this boot first, bookkeeping after
+        await self._dispatch(pool)  # the predictions waiting for this boot first, then bookkeeping
         self._wake.set()
         await self._record(snapshot(member, setup_logs=instance.setup_logs))
         if self.hooks is not None:
@@ -486,14 +496,16 @@ class Scheduler:
             logger.exception("an instance hook failed")
 
     async def _fail_waiting(self, name: str, error: str, logs: str = "") -> None:
-        while (item := self.queue.try_lease(name)) is not None:
+        while (item := await self.queue.lease(name, timeout=0)) is not None:
             await self.sink.abandoned(item.prediction_id, error, logs)
+            await self._ack(item.prediction_id)
 
     async def _fail_redeliveries(self, pool: Pool, error: str) -> None:
         while pool.redeliveries:
             job, _ = pool.redeliveries.popleft()
             self.running.pop(job.prediction_id, None)
             await self.sink.abandoned(job.prediction_id, error)
+            await self._ack(job.prediction_id)
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -507,6 +519,7 @@ class Scheduler:
         if job is None:
             member.in_flight -= 1
             self._wake.set()
+            await self._ack(item.prediction_id)
             return
         await self._run_job(pool, member, job)
 
@@ -553,12 +566,20 @@ class Scheduler:
                     pid, "The model instance ended the prediction without a result."
                 )
         finally:
-            if not redelivered:
-                self.running.pop(pid, None)
             member.in_flight = max(0, member.in_flight - 1)
             member.served += 1 if started else 0
             member.last_used = time.monotonic()
             self._wake.set()
+            if not redelivered:
+                self.running.pop(pid, None)
+                await self._ack(pid)
+
+    async def _ack(self, prediction_id: str) -> None:
+        """The prediction is done with here: its queue lease ends."""
+        try:
+            await self.queue.ack(prediction_id)
+        except Exception:  # the lease then expires and the item is reclaimed, then refused
+            logger.warning("could not ack prediction %s on the queue", prediction_id, exc_info=True)
 
     def _redeliver(self, pool: Pool, job: Job) -> bool:
         """Queue `job` for another instance of `pool`; False once its tries are used up."""
@@ -590,6 +611,7 @@ class Scheduler:
                     pool.redeliveries.remove(entry)
                     self.running.pop(prediction_id, None)
                     await self.sink.finished(prediction_id, Done(status="canceled"))
+                    await self._ack(prediction_id)
                     return
 
     def forget(self, prediction_id: str) -> None:

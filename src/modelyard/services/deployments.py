@@ -199,7 +199,7 @@ async def delete_deployment(platform: Platform, account: Account, owner: str, na
     """Delete a deployment with nothing waiting; its instances finish what runs, then stop."""
     async with platform.db.begin() as conn:
         view = await _get(conn, account, owner, name)
-        if platform.queue.depth(view.queue):
+        if await platform.queue.depth(view.queue):
             raise Conflict(
                 "The deployment has predictions waiting to run; wait for them to finish "
                 "(or cancel them) before deleting it."

@@ -9,12 +9,17 @@ def item(pid: str, owner: str, queue: str = "q", at: float = 0.0) -> QueueItem:
     return QueueItem(prediction_id=pid, queue=queue, owner=owner, enqueued_at=at)
 
 
+async def lease_now(q: LocalQueue) -> str | None:
+    leased = await q.lease("q", timeout=0)
+    return leased.prediction_id if leased else None
+
+
 async def test_fifo_within_one_owner() -> None:
     q = LocalQueue()
     for i in range(3):
         await q.enqueue(item(f"p{i}", "a"))
-    assert [q.try_lease("q").prediction_id for _ in range(3)] == ["p0", "p1", "p2"]  # type: ignore[union-attr]
-    assert q.try_lease("q") is None
+    assert [await lease_now(q) for _ in range(3)] == ["p0", "p1", "p2"]
+    assert await q.lease("q", timeout=0) is None
 
 
 async def test_owners_interleave() -> None:
@@ -22,7 +27,7 @@ async def test_owners_interleave() -> None:
     for i in range(50):
         await q.enqueue(item(f"a{i}", "alice"))
     await q.enqueue(item("b0", "bob"))
-    order = [q.try_lease("q").prediction_id for _ in range(4)]  # type: ignore[union-attr]
+    order = [await lease_now(q) for _ in range(4)]
     assert order.index("b0") <= 1
 
 
@@ -30,10 +35,10 @@ async def test_enqueue_is_idempotent_and_remove() -> None:
     q = LocalQueue()
     await q.enqueue(item("p", "a"))
     await q.enqueue(item("p", "a"))
-    assert q.depth("q") == 1
-    assert q.remove("p") is True
-    assert q.remove("p") is False
-    assert q.depth("q") == 0
+    assert await q.depth("q") == 1
+    assert await q.remove("p") is True
+    assert await q.remove("p") is False
+    assert await q.depth("q") == 0
 
 
 async def test_lease_waits_for_an_item() -> None:
@@ -50,5 +55,5 @@ async def test_depth_and_oldest_age() -> None:
     q = LocalQueue()
     await q.enqueue(item("p1", "a", at=100.0))
     await q.enqueue(item("p2", "b", at=105.0))
-    assert q.depth("q") == 2 and q.queues() == ["q"]
-    assert q.oldest_age("q", now=110.0) == 10.0
+    assert await q.depth("q") == 2 and await q.queues() == ["q"]
+    assert await q.oldest_age("q", now=110.0) == 10.0

@@ -375,7 +375,7 @@ async def test_drain_finishes_running_work_and_leaves_the_queue(make: Factory) -
     await scheduler.drain(grace=5)
     assert time.monotonic() - began < 1
     assert sink.done[running].status == "succeeded"
-    assert queue.depth("q") == 3 and not set(waiting) & set(sink.started_on)
+    assert await queue.depth("q") == 3 and not set(waiting) & set(sink.started_on)
 
 
 async def test_drain_gives_up_after_its_grace(make: Factory) -> None:
