@@ -149,7 +149,7 @@ async def cancel_prediction(
     row = await get_prediction(platform, account, prediction_id)
     if Status(row["status"]).terminal:
         return row
-    if await platform.queue.remove(prediction_id) or row["status"] == Status.STARTING.value:
+    if platform.queue.remove(prediction_id) or row["status"] == Status.STARTING.value:
         if await finish_unstarted(platform, prediction_id, Status.CANCELED, error=None):
             platform.scheduler.forget(prediction_id)
             return await get_prediction(platform, account, prediction_id)
@@ -208,17 +208,39 @@ async def finish_running_after_crash(
         "predict_time": (now - started).total_seconds(),
         "total_time": (now - _aware(row["created_at"])).total_seconds(),
     }
+    values: dict[str, Any] = dict(
+        status=Status.FAILED.value, error=error, completed_at=now, metrics=metrics
+    )
     async with platform.db.begin() as conn:
-        await store.update_if_status(
-            conn,
-            row["id"],
-            Status.PROCESSING.value,
-            status=Status.FAILED.value,
-            error=error,
-            completed_at=now,
-            metrics=metrics,
+        if worker is None:
+            changed = await store.update_if_status(
+                conn, row["id"], Status.PROCESSING.value, **values
+            )
+        else:
+            changed = await workers_store.end_running_on(conn, worker, row["id"], **values)
+    if changed and worker is not None:
+        platform.bus.publish(row["id"], "error", {"detail": error})
+        platform.bus.publish(row["id"], DONE, {"status": Status.FAILED.value})
+        await platform.webhooks.notify(row["id"], "completed")
+    logger.info("prediction %s failed: its process stopped while it ran", row["id"])
+    return changed
+
+
+async def requeue(platform: Platform, row: dict[str, Any], owner: str) -> None:
+    """Put a `starting` prediction (back) on its queue; a no-op when it is already there."""
+    queue = None
+    if row["deployment"]:
+        from modelyard.services.deployments import queue_of
+
+        queue = await queue_of(platform, row["deployment"])
+    await platform.queue.enqueue(
+        QueueItem(
+            prediction_id=row["id"],
+            queue=queue or f"version:{row['version_pk']}",
+            owner=owner,
+            enqueued_at=_aware(row["created_at"]).timestamp(),
         )
-    logger.info("prediction %s failed: it was running when the platform stopped", row["id"])
+    )
 
 
 def _aware(value: datetime) -> datetime:
