@@ -149,7 +149,7 @@ async def cancel_prediction(
     row = await get_prediction(platform, account, prediction_id)
     if Status(row["status"]).terminal:
         return row
-    if platform.queue.remove(prediction_id) or row["status"] == Status.STARTING.value:
+    if await platform.queue.remove(prediction_id) or row["status"] == Status.STARTING.value:
         if await finish_unstarted(platform, prediction_id, Status.CANCELED, error=None):
             platform.scheduler.forget(prediction_id)
             return await get_prediction(platform, account, prediction_id)
