@@ -23,6 +23,7 @@ from modelyard.api import (
     problems,
     streams,
 )
+from modelyard.api import openai as openai_api
 from modelyard.api.limits import BodyLimits, RouteLimit, size_text
 from modelyard.api.ratelimits import RateLimitHeaders
 from modelyard.services import files as files_service
@@ -72,6 +73,7 @@ def create_app(
         app.include_router(module.router)
     for module in (deployments, instances):  # issue 6: deployments, instances
         app.include_router(module.router)
+    app.include_router(openai_api.router)  # issue 15: OpenAI-compatible endpoints
     return app
 
 

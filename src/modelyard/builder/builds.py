@@ -16,6 +16,7 @@ from modelyard.builder.environments import build_env
 from modelyard.builder.pipconfig import UvPipArgs
 from modelyard.builder.schema import generate_schema
 from modelyard.core.errors import BuildError
+from modelyard.core.openai_mapping import check_block
 from modelyard.sandbox import NO_SANDBOX, Sandbox
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ async def build_version(
     result = await generate_schema(
         source_dir, env.python_executable, config, log=log, sandbox=sandbox
     )
+    check_block(config.openai, result.schema)
     concurrency = config.concurrency_max or result.concurrency_max or 1
     if concurrency > 1 and not result.is_async:
         raise BuildError(

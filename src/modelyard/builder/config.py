@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from modelyard.core.errors import BuildError
+from modelyard.core.openai_mapping import parse_block
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class CogConfig:
     build_run: tuple[str, ...] = ()
     environment: Mapping[str, str] = field(default_factory=dict)
     concurrency_max: int | None = None
+    openai: Mapping[str, Any] | None = None  # the OpenAI-endpoint mapping (docs/openai.md)
 
     def to_dict(self) -> dict[str, Any]:
         """The effective configuration as a JSON-able dict (cog's `run.cog.config` label)."""
@@ -81,6 +83,8 @@ class CogConfig:
             out["environment"] = [f"{name}={value}" for name, value in self.environment.items()]
         if self.concurrency_max is not None:
             out["concurrency"] = {"max": self.concurrency_max}
+        if self.openai is not None:
+            out["openai"] = dict(self.openai)
         return out
 
 
@@ -152,6 +156,7 @@ def _parse(raw: dict[str, Any], model_dir: Path) -> CogConfig:
         build_run=tuple(_build_run(build.get("run"))),
         environment=_environment(raw.get("environment")),
         concurrency_max=_concurrency_max(raw.get("concurrency")),
+        openai=parse_block(raw.get("openai")),
     )
 
 

@@ -41,7 +41,7 @@ class Prediction(_Shape):
     urls: PredictionUrls
     metrics: dict[str, Any] = Field(default_factory=dict)
     data_removed: bool = False
-    source: Literal["api", "web"] = "api"
+    source: Literal["api", "web", "openai"] = "api"
     deployment: str | None = None
     webhook: str | None = None
     webhook_events_filter: list[str] | None = None
@@ -69,6 +69,7 @@ class Version(_Shape):
     coglet_version: str | None = None
     gpu: bool = False
     concurrency: int = 1
+    openai: dict[str, Any] | None = None  # what it serves on /openai/v1 (docs/openai.md)
 
 
 class Model(_Shape):

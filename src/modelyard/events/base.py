@@ -23,7 +23,14 @@ class EventBus:
 
     `subscribe` yields every event from the first one (replay), then live ones, and ends
     after `done`. `has_history` says whether the bus still holds a prediction's events.
+    `publish` never waits: a shared bus (Redis) sends in the background, in publish order.
+
+    Cancel requests travel on the bus too: `request_cancel` reaches every process's
+    `cancel_requests` (the one running the prediction cancels it), whichever process asked.
     """
+
+    def open(self, prediction_id: str) -> None:
+        """Start keeping a prediction's history (called when it is created)."""
 
     def publish(self, prediction_id: str, kind: str, data: Any = None) -> Event:
         raise NotImplementedError
@@ -31,9 +38,23 @@ class EventBus:
     def subscribe(self, prediction_id: str) -> AsyncIterator[Event]:
         raise NotImplementedError
 
-    def has_history(self, prediction_id: str) -> bool:
+    async def has_history(self, prediction_id: str) -> bool:
         raise NotImplementedError
 
     async def wait_done(self, prediction_id: str, timeout: float) -> bool:
         """Wait until the prediction is terminal; False on timeout."""
         raise NotImplementedError
+
+    async def request_cancel(self, prediction_id: str) -> None:
+        """Ask whichever process runs the prediction to cancel it."""
+        raise NotImplementedError
+
+    def cancel_requests(self) -> AsyncIterator[str]:
+        """Prediction ids whose cancel was requested (anywhere) from now on; never ends."""
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        """Open connections and start background work (a no-op where there is none)."""
+
+    async def close(self) -> None:
+        """Send what is still buffered, stop background work, close connections."""

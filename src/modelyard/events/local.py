@@ -26,6 +26,7 @@ class LocalEventBus(EventBus):
     def __init__(self) -> None:
         self._channels: dict[str, _Channel] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
+        self._cancel_listeners: set[asyncio.Queue[str]] = set()
 
     def _channel(self, prediction_id: str) -> _Channel:
         channel = self._channels.get(prediction_id)
@@ -34,7 +35,6 @@ class LocalEventBus(EventBus):
         return channel
 
     def open(self, prediction_id: str) -> None:
-        """Start keeping a prediction's history (called when it is created)."""
         self._channel(prediction_id)
 
     def publish(self, prediction_id: str, kind: str, data: Any = None) -> Event:
@@ -51,7 +51,7 @@ class LocalEventBus(EventBus):
         changed.set()
         return event
 
-    def has_history(self, prediction_id: str) -> bool:
+    async def has_history(self, prediction_id: str) -> bool:
         return prediction_id in self._channels
 
     async def subscribe(self, prediction_id: str) -> AsyncIterator[Event]:
@@ -70,8 +70,23 @@ class LocalEventBus(EventBus):
 
     async def wait_done(self, prediction_id: str, timeout: float) -> bool:
         channel = self._channel(prediction_id)
+        if channel.done.is_set():
+            return True
         try:
             await asyncio.wait_for(channel.done.wait(), timeout)
         except TimeoutError:
             return False
         return True
+
+    async def request_cancel(self, prediction_id: str) -> None:
+        for listener in self._cancel_listeners:
+            listener.put_nowait(prediction_id)
+
+    async def cancel_requests(self) -> AsyncIterator[str]:
+        listener: asyncio.Queue[str] = asyncio.Queue()
+        self._cancel_listeners.add(listener)
+        try:
+            while True:
+                yield await listener.get()
+        finally:
+            self._cancel_listeners.discard(listener)

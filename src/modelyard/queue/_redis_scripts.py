@@ -9,8 +9,8 @@ Per queue `Q` (hash tag `{q:Q}`, so every script's keys share one Redis Cluster 
 * `…:owners` list of owners with waiting items, rotated by each lease (fairness);
 * `…:counts` hash owner -> items waiting; `…:streams` set of owners that have a stream.
 
-Global: `queues` (set of queue names), `where` (hash prediction id -> queue) and `signals`
-(a capped stream naming the queue of each enqueue, which wakes dispatch loops everywhere).
+Global: `queues` (set of queue names), `where` (hash prediction id -> queue) and
+`queue-signals` (a capped stream naming the queue of each enqueue: it wakes dispatch loops).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Keys:
         self.prefix = prefix
         self.queues = f"{prefix}queues"
         self.where = f"{prefix}where"
-        self.signals = f"{prefix}signals"
+        self.signals = f"{prefix}queue-signals"
 
     def of(self, queue: str) -> tuple[str, str, str, str, str]:
         """ids, waiting, owners, counts and streams of `queue`."""

@@ -19,13 +19,9 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-from redis import asyncio as aioredis
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
+from modelyard._redis import connect, text
 from modelyard.core.errors import ServiceUnavailable
 from modelyard.queue import _redis_scripts as scripts
 from modelyard.queue.base import Queue, QueueItem
@@ -57,17 +53,6 @@ class _Lease:
 def default_consumer() -> str:
     """A consumer name unique to this process: host, pid and a random suffix."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-def connect(url: str) -> aioredis.Redis:
-    """A client that retries a failed command with backoff (about 3 s) before raising."""
-    retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=6)
-    return aioredis.Redis.from_url(
-        url,
-        retry=retry,
-        retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
-        health_check_interval=10,
-    )
 
 
 class RedisQueue(Queue):
@@ -169,7 +154,7 @@ class RedisQueue(Queue):
         )
         if not got:
             return None
-        entry, pid, owner, at = (_text(v) for v in got)
+        entry, pid, owner, at = (text(v) for v in got)
         self._leases[pid] = _Lease(queue, owner, entry)
         return QueueItem(prediction_id=pid, queue=queue, owner=owner, enqueued_at=float(at))
 
@@ -220,7 +205,7 @@ class RedisQueue(Queue):
 
     async def queues(self) -> list[str]:
         try:
-            names = sorted(_text(n) for n in await self._redis.smembers(self.keys.queues))
+            names = sorted(text(n) for n in await self._redis.smembers(self.keys.queues))
             async with self._redis.pipeline(transaction=False) as pipe:
                 for name in names:
                     pipe.zcard(self.keys.of(name)[1])
@@ -243,7 +228,7 @@ class RedisQueue(Queue):
         back: list[str] = []
         try:
             for raw in await self._redis.smembers(self.keys.queues):
-                queue = _text(raw)
+                queue = text(raw)
                 keys = self.keys.of(queue)
                 for owner in await self._redis.smembers(keys[4]):
                     got = await self._reclaim(
@@ -253,12 +238,12 @@ class RedisQueue(Queue):
                             self.consumer,
                             min_idle_ms,
                             self.keys.stream_prefix(queue),
-                            _text(owner),
+                            text(owner),
                             lost,
                         ],
                     )
                     if got:
-                        back += [_text(pid) for pid in got]
+                        back += [text(pid) for pid in got]
                         self._wake(queue)
         except RedisError as exc:
             raise QueueUnavailable() from exc
@@ -298,7 +283,7 @@ class RedisQueue(Queue):
             try:
                 if last is None:
                     head = await self._redis.xrevrange(self.keys.signals, count=1)
-                    last = _text(head[0][0] or b"0-0") if head else "0-0"
+                    last = text(head[0][0] or b"0-0") if head else "0-0"
                 got = cast(
                     _XRead,
                     await self._redis.xread(
@@ -317,8 +302,8 @@ class RedisQueue(Queue):
                 continue
             for _, entries in got or []:
                 for entry_id, fields in entries:
-                    last = _text(entry_id)
-                    self._wake(_text(fields[b"q"]))
+                    last = text(entry_id)
+                    self._wake(text(fields[b"q"]))
 
     def _wake(self, queue: str) -> None:
         self.changed.set()
@@ -328,12 +313,8 @@ class RedisQueue(Queue):
 
     async def _queue_of(self, prediction_id: str) -> str | None:
         raw = await self._redis.hget(self.keys.where, prediction_id)
-        return _text(raw) if raw is not None else None
+        return text(raw) if raw is not None else None
 
 
 # What XREAD answers: [(stream, [(entry id, fields)])].
 _XRead = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelyard.accounts import Account
 from modelyard.core import cursors
 from modelyard.core.errors import BadRequest, Conflict, NotFound
+from modelyard.core.openai_mapping import effective_mapping
 from modelyard.core.shapes import Model, Version
 from modelyard.core.timeutil import isoformat, utcnow
 from modelyard.services.catalog import can_see
@@ -156,7 +157,13 @@ def _version_shape(row: dict[str, Any]) -> Version:
         coglet_version=row.get("coglet_version"),
         gpu=bool(row.get("gpu")),
         concurrency=int(row.get("concurrency") or 1),
+        openai=_openai(row),
     )
+
+
+def _openai(row: dict[str, Any]) -> dict[str, Any] | None:
+    mapping = effective_mapping(row.get("config"), row.get("openapi_schema") or {})
+    return mapping.to_dict() if mapping is not None else None
 
 
 async def render_model(platform: Platform, row: dict[str, Any], urls: Urls) -> dict[str, Any]:

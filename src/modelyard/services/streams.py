@@ -51,7 +51,7 @@ async def stream_events(
     if row.get("data_removed"):  # retention removed its output and logs: only the end is left
         yield "done", _done_payload(row["status"]), 0, time.time()
         return
-    if platform.bus.has_history(prediction_id):
+    if await platform.bus.has_history(prediction_id):
         async for event in platform.bus.subscribe(prediction_id):
             if event.kind == OUTPUT:
                 yield "output", _text(urls.render_output(event.data)), event.seq, event.ts

@@ -127,3 +127,27 @@ async def count_version_predictions(conn: Conn, version_pk: int) -> int:
 async def count_model_predictions(conn: Conn, model_id: int) -> int:
     query = select(func.count()).select_from(predictions).where(predictions.c.model_id == model_id)
     return int((await conn.execute(query)).scalar_one())
+
+
+async def list_latest_versions(conn: Conn, *, visible_to: list[str]) -> list[dict[str, Any]]:
+    """Each model visible to `visible_to` with its ready latest version, by owner and name."""
+    stmt = (
+        select(
+            models.c.owner,
+            models.c.name,
+            models.c.created_at,
+            versions.c.pk,
+            versions.c.config,
+            versions.c.openapi_schema,
+        )
+        .join(
+            versions,
+            (versions.c.model_id == models.c.id) & (versions.c.id == models.c.latest_version_id),
+        )
+        .where(
+            or_(models.c.visibility == "public", models.c.owner.in_(visible_to)),
+            versions.c.status == "ready",
+        )
+        .order_by(models.c.owner, models.c.name)
+    )
+    return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]

@@ -89,12 +89,13 @@ async def list_by_status(conn: Conn, statuses: list[str]) -> list[dict[str, Any]
 
 
 async def list_expired(conn: Conn, *, completed_before: datetime, limit: int) -> list[str]:
-    """Ids of finished API predictions completed before the cutoff whose data is still kept."""
+    """Ids of finished API (and OpenAI-endpoint) predictions completed before the cutoff whose
+    data is still kept."""
     stmt = (
         select(predictions.c.id)
         .where(
             predictions.c.completed_at < completed_before,
-            predictions.c.source == "api",
+            predictions.c.source.in_(("api", "openai")),
             predictions.c.data_removed.is_(False),
         )
         .order_by(predictions.c.completed_at)
