@@ -8,8 +8,10 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path, PurePosixPath
+
+import anyio
 
 from modelyard.core.errors import BadRequest, ServiceUnavailable
 
@@ -52,6 +54,27 @@ class FileStorage:
 
     async def exists(self, key: str) -> bool:
         raise NotImplementedError
+
+    async def put_file(self, key: str, path: Path) -> None:
+        """Store a local file under `key` (a backend that can streams it)."""
+        await self.put(key, await anyio.to_thread.run_sync(path.read_bytes))
+
+    async def get_file(self, key: str, path: Path) -> bool:
+        """Write the bytes under `key` to `path`; False when there are none."""
+        data = await self.get(key)
+        if data is None:
+            return False
+        await anyio.to_thread.run_sync(path.write_bytes, data)
+        return True
+
+    async def iter_bytes(self, key: str) -> AsyncIterator[bytes] | None:
+        """The bytes under `key` in chunks (to serve a download), or None when there are none."""
+        data = await self.get(key)
+        return None if data is None else _once(data)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def check_key(key: str) -> str:
