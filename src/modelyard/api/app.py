@@ -22,6 +22,7 @@ from modelyard.api import (
     predictions,
     problems,
     streams,
+    workers,
 )
 from modelyard.api import openai as openai_api
 from modelyard.api.limits import BodyLimits, RouteLimit, size_text
@@ -73,6 +74,7 @@ def create_app(
         app.include_router(module.router)
     for module in (deployments, instances):  # issue 6: deployments, instances
         app.include_router(module.router)
+    app.include_router(workers.router)  # issue 10: the cluster's workers
     app.include_router(openai_api.router)  # issue 15: OpenAI-compatible endpoints
     return app
 

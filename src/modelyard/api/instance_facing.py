@@ -13,11 +13,13 @@ _NOT_FOUND = json.dumps(
 ).encode()
 
 
-def instance_facing(app: ASGIApp) -> ASGIApp:
-    """`app` limited to the routes model instances use; any other path is a 404."""
+def instance_facing(app: ASGIApp, also: tuple[str, ...] = ()) -> ASGIApp:
+    """`app` limited to the routes model instances use (and the paths in `also`, such as a
+    worker's `/health`); any other path is a 404."""
+    paths = PATHS + also
 
     async def facing(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(PATHS):
+        if scope["type"] != "http" or scope["path"].startswith(paths):
             await app(scope, receive, send)
             return
         await send(

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from modelyard.cli import billing, deployments, instances, models, push, run, serve, tokens, users
+from modelyard.cli import (
+    billing,
+    deployments,
+    instances,
+    models,
+    push,
+    roles,
+    run,
+    serve,
+    tokens,
+    users,
+    workers,
+)
 
 app = typer.Typer(
     help="modelyard: a self-hostable Replicate that runs Cog models.",
@@ -22,6 +34,9 @@ app.command("usage")(billing.usage)
 app.add_typer(models.app, name="models")
 app.add_typer(deployments.app, name="deployments")
 app.command("instances")(instances.instances)
+app.command("api")(roles.api)  # cluster mode (issue 10)
+app.command("worker")(roles.worker)
+app.command("workers")(workers.workers)
 
 
 def main() -> None:

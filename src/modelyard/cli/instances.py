@@ -34,12 +34,13 @@ def instances(
         out.print("No model instances are running.")
         return
     table = Table(
-        "instance", "model", "version", "deployment", "hardware", "gpus", "state", "uptime",
-        "setup", "served",
+        "instance", "worker", "model", "version", "deployment", "hardware", "gpus", "state",
+        "uptime", "setup", "served",
     )  # fmt: skip
     for i in results:
         table.add_row(
             i["id"],
+            i.get("worker") or "-",
             i["model"],
             i["version"][:12],
             i["deployment"] or "-",

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 import uvicorn
 from rich.console import Console
+from starlette.types import ASGIApp
 from uvicorn._compat import asyncio_run  # uvicorn's own runner: uvloop, as Server.run
 
 from modelyard.api import create_app, instance_facing
@@ -148,7 +149,8 @@ def serve(
     run_server(settings)
 
 
-def run_server(settings: Settings) -> None:
+def run_server(settings: Settings, role: str = "serve") -> None:
+    """Run one process of `role`: serve (all in one), api or worker (cluster mode)."""
     if settings.tls_cert and not settings.internal_port:
         # Model instances cannot verify our certificate: they talk to a loopback HTTP listener.
         settings.internal_port = _free_port()
@@ -158,7 +160,7 @@ def run_server(settings: Settings) -> None:
     for noisy in ("httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        platform = Platform(settings)
+        platform = Platform(settings, role)
     except (ValueError, SandboxUnavailable) as exc:  # e.g. a prices file that cannot be read
         console.print(f"[bold red]Error:[/] {exc}")
         raise typer.Exit(2) from exc
@@ -173,12 +175,17 @@ def run_server(settings: Settings) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+        if role == "worker":
+            console.print(f"modelyard worker {p.worker_name} is taking work", highlight=False)
+            return
         if settings.register_builtin_models:
             asyncio.ensure_future(register_builtins(p))
         where = settings.public_url or f"{settings.scheme}://{settings.host}:{settings.port}"
         console.print(f"modelyard is serving on {where}", highlight=False)
 
-    app = create_app(platform, on_ready=on_ready)
+    app: ASGIApp = create_app(platform, on_ready=on_ready)
+    if role == "worker":  # no public routes: only what its own model instances reach
+        app = instance_facing(app, also=("/health",))
     head_limits = limited_protocol(settings.max_header_bytes, settings.max_headers)
     config = uvicorn.Config(
         app,

@@ -55,6 +55,11 @@ class Queue:
         (default: the backend's lease TTL); returns their prediction ids. A no-op locally."""
         return []
 
+    async def reclaim_from(self, consumer: str) -> list[str]:
+        """Put back at once what `consumer` (a worker declared lost) leased and never acked;
+        returns their prediction ids. A no-op locally."""
+        return []
+
     async def remove(self, prediction_id: str) -> bool:
         """Drop a waiting item (a cancel before it ran). True if it was waiting."""
         raise NotImplementedError

@@ -108,6 +108,8 @@ class Execution:
         values = dict(status=Status.PROCESSING.value, started_at=now, instance_id=instance_id)
         if row.get("secret_input"):
             values["secret_input"] = None  # handed to its instance: the sealed secrets go
+        if self.platform.worker_name is not None:  # cluster: the leader fails it if we are lost
+            values["worker"] = self.platform.worker_name
         async with self.platform.db.begin() as conn:
             if not await store.update_if_status(
                 conn, prediction_id, Status.STARTING.value, **values

@@ -41,6 +41,7 @@ async def record(platform: Platform, info: InstanceInfo) -> None:
         started_at=info.started_at,
         ready_at=info.ready_at,
         stopped_at=info.stopped_at,
+        worker=platform.worker_name,
     )
     if info.setup_logs is not None:
         values["setup_logs"] = info.setup_logs
@@ -65,9 +66,10 @@ def _visible(platform: Platform, account: Account, owners: Any) -> bool:
     return any(can_see(account, owner, "private") for owner in owners)
 
 
-def render_live(info: InstanceInfo) -> dict[str, Any]:
+def render_live(info: InstanceInfo, worker: str | None) -> dict[str, Any]:
     return {
         "id": info.id,
+        "worker": worker,
         "model": info.model,
         "version": info.version,
         "deployment": info.deployment,
@@ -91,6 +93,7 @@ def render_record(row: dict[str, Any]) -> dict[str, Any]:
     end = _aware(row["stopped_at"]) if row["stopped_at"] else datetime.now(UTC)
     return {
         "id": row["id"],
+        "worker": row.get("worker"),
         "model": row["model"],
         "version": row["version"],
         "deployment": row["deployment"],
@@ -114,9 +117,18 @@ async def list_instances(
 ) -> list[dict[str, Any]]:
     """Live instances the caller may see, oldest first; with `include_stopped`, past ones too."""
     live = [i for i in platform.scheduler.instances() if _visible(platform, account, i.owners)]
-    results = [render_live(i) for i in sorted(live, key=lambda i: i.started_at)]
+    results = [
+        render_live(i, platform.worker_name) for i in sorted(live, key=lambda i: i.started_at)
+    ]
+    seen = {i.id for i in live}
+    if platform.role == "api":  # the workers' instances, from the records they keep
+        async with platform.db.connect() as conn:
+            rows = await store.list_running_instances(conn)
+        results += [
+            render_record(r) for r in rows if _visible(platform, account, r["owners"] or [])
+        ]
+        seen |= {r["id"] for r in rows}
     if include_stopped:
-        seen = {i.id for i in live}
         async with platform.db.connect() as conn:
             rows = await store.list_instances(conn, limit=HISTORY_LIMIT)
         past = [
@@ -134,7 +146,7 @@ async def get_instance(platform: Platform, account: Account, instance_id: str) -
         row = await store.find_instance(conn, instance_id)
     live = {i.id: i for i in platform.scheduler.instances()}.get(instance_id)
     if live is not None and _visible(platform, account, live.owners):
-        body = render_live(live)
+        body = render_live(live, platform.worker_name)
     elif row is not None and _visible(platform, account, row["owners"] or []):
         body = render_record(row)
     else:

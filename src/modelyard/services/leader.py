@@ -94,19 +94,10 @@ class Leader:
             lost = await store.mark_lost(conn, silent_since, now)
         for name in lost:
             logger.warning("worker %s is lost: no heartbeat since %s", name, silent_since)
-            await self._fail_running(name)
-            async with self.platform.db.begin() as conn:
-                await store.release_slots_of(conn, name)
-                await store.close_instances_of(conn, name, now, "worker lost")
-            reclaim = getattr(self.platform.queue, "reclaim_from", None)
-            if reclaim is not None:  # items it leased but never started go to another worker
-                await reclaim(name)
-
-    async def _fail_running(self, worker: str) -> None:
-        async with self.platform.db.connect() as conn:
-            rows = await store.running_on(conn, worker, Status.PROCESSING.value)
-        for row in rows:
-            await finish_running_after_crash(self.platform, row, WORKER_LOST, worker=worker)
+            await release_worker(self.platform, name, WORKER_LOST, "worker lost")
+            back = await self.platform.queue.reclaim_from(name)  # leased, never started
+            if back:
+                logger.warning("%d predictions leased by %s go back to the queue", len(back), name)
 
     async def reconcile(self) -> None:
         """Enqueue again every `starting` prediction older than `reconcile_after` (idempotent)."""
@@ -126,3 +117,15 @@ async def _owners(conn: Any, account_ids: set[int]) -> dict[int, str]:
         if account is not None:
             found[account_id] = account["username"]
     return found
+
+
+async def release_worker(platform: Platform, name: str, error: str, reason: str) -> None:
+    """What worker `name` held ends: running predictions fail with `error`, its instance
+    slots are freed and its instance records closed with `reason`."""
+    async with platform.db.connect() as conn:
+        rows = await store.running_on(conn, name, Status.PROCESSING.value)
+    for row in rows:
+        await finish_running_after_crash(platform, row, error, worker=name)
+    async with platform.db.begin() as conn:
+        await store.release_slots_of(conn, name)
+        await store.close_instances_of(conn, name, utcnow(), reason)

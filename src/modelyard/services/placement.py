@@ -9,6 +9,7 @@ from modelyard.core.errors import NotFound
 from modelyard.runtime.hardware import gpus_per_instance
 from modelyard.runtime.instance import InstanceSpec
 from modelyard.runtime.pools import PoolConfig
+from modelyard.services import bundles
 from modelyard.services.catalog import VersionInfo
 from modelyard.store import deployments as deployments_store
 
@@ -37,12 +38,15 @@ def version_hardware(platform: Platform, info: VersionInfo) -> str:
     return "cpu"
 
 
-def instance_spec(platform: Platform, info: VersionInfo) -> InstanceSpec:
+async def instance_spec(platform: Platform, info: VersionInfo) -> InstanceSpec:
     row = info.row
+    source_dir, venv_dir = platform.settings.data_dir / row["source_dir"], Path(row["venv_dir"])
+    if platform.role == "worker":  # a cluster worker has its own copy of the version
+        source_dir, venv_dir = await bundles.materialize(platform, row)
     return InstanceSpec(
         version_id=info.id,
-        source_dir=platform.settings.data_dir / row["source_dir"],
-        venv_dir=Path(row["venv_dir"]),
+        source_dir=source_dir,
+        venv_dir=venv_dir,
         predict_ref=row["predict_ref"],
         concurrency=int(row["concurrency"] or 1),
         environment=dict(row["environment"] or {}),
@@ -69,7 +73,7 @@ async def pool_config(platform: Platform, queue: str) -> PoolConfig:
             info = await platform.catalog.by_pk(conn, int(key))
         else:
             raise NotFound(f"Unknown queue kind {kind!r}.")
-    spec = instance_spec(platform, info)
+    spec = await instance_spec(platform, info)
     if kind == "deployment":
         assert deployment is not None and release is not None
         return PoolConfig(

@@ -37,13 +37,16 @@ from modelyard.services import deployments as deployments_service
 from modelyard.services import instances as instances_service
 from modelyard.services.billing import InstanceBilling
 from modelyard.services.catalog import Catalog
+from modelyard.services.cluster import RemoteRuntime, WorkerLoops
 from modelyard.services.execution import Execution
 from modelyard.services.inputs import InputResolver
+from modelyard.services.leader import Leader
 from modelyard.services.predictions import requeue
 from modelyard.services.retention import Retention
 from modelyard.services.secrets import SecretInputs
 from modelyard.services.urls import Urls
 from modelyard.services.webhooks import WebhookNotifier
+from modelyard.services.workers import default_name
 from modelyard.settings import Settings
 from modelyard.store import Database
 from modelyard.store import accounts as accounts_store
@@ -61,8 +64,15 @@ RESTART_ERROR = (
 class Platform:
     """Everything one modelyard process runs: store, queue, events, files, runtime."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, role: str = "serve") -> None:
+        if role != "serve" and settings.secret_key is None:
+            raise ValueError(
+                "modelyard api and modelyard worker need MODELYARD_SECRET_KEY, the same in every "
+                "process of the cluster (it signs file URLs and seals secret inputs)."
+            )
         self.settings = settings
+        self.role = role  # serve (all in one) | api | worker: see services/cluster.py
+        self.worker_name = (settings.worker_name or default_name()) if role == "worker" else None
         self.data_dir = settings.data_dir
         self.db = Database(settings.db_url)
         self.queue = LocalQueue()
@@ -81,7 +91,7 @@ class Platform:
         self.inputs = InputResolver(self)
         self.webhooks = WebhookNotifier(self)
         self._hardware: list[HardwareSku] | None = None
-        self.scheduler = Scheduler(
+        self.runtime = Scheduler(  # run by `serve` and `worker` only
             self.queue,
             self.execution,
             self._make_instance,
@@ -92,7 +102,14 @@ class Platform:
             scale_up_wait=settings.scale_up_wait,
         )
         # Accounts and billing (issue 5).
-        self.scheduler.hooks = self.execution
+        self.runtime.hooks = self.execution
+        self.scheduler: Scheduler | RemoteRuntime = (
+            RemoteRuntime(self) if role == "api" else self.runtime
+        )
+        self.worker = (
+            WorkerLoops(self, self.runtime, self.worker_name) if self.worker_name else None
+        )
+        self.leader = Leader(self) if role != "serve" else None
         self.meter = Meter(
             self.db,
             load_prices(settings.prices),
@@ -183,16 +200,24 @@ class Platform:
         self.data_dir.chmod(0o700)  # the database, secret.key and every tenant's files
         self.secret = self._load_secret()
         await self.db.migrate()
-        killed = kill_orphans(self.data_dir / "instances")
-        if killed:
-            logger.warning("stopped %d model processes left by a previous platform process", killed)
-        await self._ensure_owner()
-        await self._recover()
-        await instances_service.close_stale_records(self)
-        await deployments_service.start_all(self)  # their warm instances boot
-        self._tasks.append(asyncio.ensure_future(self.scheduler.run()))
+        if self.role != "api":
+            killed = kill_orphans(self.data_dir / "instances")
+            if killed:
+                logger.warning("stopped %d model processes left by a previous process", killed)
+        if self.role != "worker":
+            await self._ensure_owner()
+        if self.role == "serve":
+            await self._recover()
+            await instances_service.close_stale_records(self)
+            await deployments_service.start_all(self)  # their warm instances boot
+        if self.worker is not None:  # registers; what it ran under this name before has failed
+            self._tasks.extend(await self.worker.start())
+        if self.role != "api":
+            self._tasks.append(asyncio.ensure_future(self.runtime.run()))
+        if self.leader is not None:
+            self._tasks.append(asyncio.ensure_future(self.leader.run()))
         self._tasks.append(asyncio.ensure_future(self.webhooks.sender.run()))
-        if self.retention.period is not None:
+        if self.retention.period is not None and self.role != "worker":
             self._tasks.append(asyncio.ensure_future(self.retention.run()))
 
     def check_accepting(self) -> None:
@@ -212,18 +237,22 @@ class Platform:
                 "shutting down: running predictions have %.0f s to finish",
                 self.settings.shutdown_grace,
             )
-        await self.scheduler.drain(max(0.0, self._drain_deadline - time.monotonic()))
+        if self.worker is not None:
+            await self.worker.registration.draining()
+        await self.runtime.drain(max(0.0, self._drain_deadline - time.monotonic()))
 
     def kill_instances(self) -> None:
         """A second SIGTERM: kill every model process now; running predictions fail."""
         logger.warning("stopping now: killing every model process")
-        self.scheduler.kill_all()
+        self.runtime.kill_all()
 
     async def stop(self) -> None:
         grace = self.settings.shutdown_grace
         if self._drain_deadline is not None:
             grace = max(0.0, self._drain_deadline - time.monotonic())
-        await self.scheduler.shutdown(grace=grace)
+        await self.runtime.shutdown(grace=grace)
+        if self.worker is not None:
+            await self.worker.registration.stopped()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

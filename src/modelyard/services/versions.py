@@ -30,6 +30,7 @@ from modelyard.core.errors import (
     PayloadTooLarge,
 )
 from modelyard.core.timeutil import utcnow
+from modelyard.services import bundles
 from modelyard.store import models as store
 
 if TYPE_CHECKING:
@@ -180,6 +181,7 @@ async def _build_into(platform: Platform, staged: StagedPush, log: LogFn) -> dic
         existing = await store.find_version(conn, model["id"], digest)
     if existing is not None and existing["status"] == "ready":
         log("This version was pushed before; nothing to build.")
+        await _publish(platform, staged)
         return existing
     load_cog_config(staged.source)  # fail fast on a bad cog.yaml, before anything is recorded
     source = version_folder(platform, staged.owner_id, digest)
@@ -234,8 +236,14 @@ async def _build_into(platform: Platform, staged: StagedPush, log: LogFn) -> dic
             version = await store.find_version_by_pk(conn, existing["pk"])
         platform.catalog.forget(existing["pk"])
     assert version is not None
+    await _publish(platform, staged)
     _report_python(built, log)
     return version
+
+
+async def _publish(platform: Platform, staged: StagedPush) -> None:
+    if platform.role == "api":  # cluster workers fetch it from storage
+        await bundles.publish(platform, staged.source, staged.digest)
 
 
 def _place(unpacked: Path, source: Path) -> None:

@@ -33,6 +33,14 @@ async def list_instances(conn: Conn, *, limit: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in (await conn.execute(query)).all()]
 
 
+async def list_running_instances(conn: Conn) -> list[dict[str, Any]]:
+    """Instances whose record is still open (booting or running somewhere), oldest first."""
+    query = (
+        select(instances).where(instances.c.stopped_at.is_(None)).order_by(instances.c.started_at)
+    )
+    return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+
 async def close_unfinished(conn: Conn, when: Any) -> int:
     """Mark rows of instances a previous platform process left running as stopped."""
     result = await conn.execute(

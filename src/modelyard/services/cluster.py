@@ -1,0 +1,122 @@
+"""The two cluster roles built from the platform's parts: `modelyard api` and `modelyard worker`.
+
+`serve` runs everything in one process. In a cluster:
+
+* an API replica answers every route, validates, persists and enqueues, serves SSE and
+  `Prefer: wait` from the shared event bus and sends webhooks; it holds no model process. What
+  the services ask of a runtime it forwards (`RemoteRuntime`): a cancel goes out on the bus to
+  whichever worker runs the prediction, instance listings come from the database;
+* a worker registers and heartbeats (`services/workers.py`), runs the scheduler on the queues
+  it can place, follows deployment changes from the database, and cancels what it runs when
+  asked on the bus;
+* both are candidates for the leader (`services/leader.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from modelyard.runtime.pools import InstanceInfo, PoolConfig
+from modelyard.services.leader import release_worker
+from modelyard.services.placement import deployment_queue
+from modelyard.services.workers import Registration
+from modelyard.store import deployments as deployments_store
+
+if TYPE_CHECKING:
+    from modelyard.runtime.scheduler import Scheduler
+    from modelyard.services.platform import Platform
+
+logger = logging.getLogger(__name__)
+
+WORKER_RESTARTED = (
+    "The worker running this prediction restarted, so its result is unknown. Run it again."
+)
+DEPLOYMENTS_EVERY = 2.0  # seconds between a worker's reads of the deployments table
+
+
+class RemoteRuntime:
+    """What an API replica's services call in place of a scheduler: the workers run things."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    async def configure(self, queue: str) -> None:
+        """Workers read deployment changes from the database (`WorkerLoops`)."""
+
+    def retire(self, queue: str) -> None:
+        """Workers see the deployment gone from the database."""
+
+    async def cancel(self, prediction_id: str) -> None:
+        await self.platform.bus.request_cancel(prediction_id)
+
+    def forget(self, prediction_id: str) -> None:
+        """Nothing of a prediction lives in an API replica."""
+
+    def instances(self) -> list[InstanceInfo]:
+        """None here: `services/instances.py` lists the workers' instances from the database."""
+        return []
+
+    def pool_config(self, queue: str) -> PoolConfig | None:
+        return None
+
+
+class WorkerLoops:
+    """A worker's background work besides the scheduler: heartbeats, deployments, cancels."""
+
+    def __init__(self, platform: Platform, scheduler: Scheduler, name: str) -> None:
+        self.platform = platform
+        self.scheduler = scheduler
+        settings = platform.settings
+        capacity = settings.worker_capacity or max(1, len(platform.hardware()))
+        self.registration = Registration(
+            platform.db,
+            name,
+            platform.hardware(),
+            capacity,
+            interval=settings.heartbeat_interval,
+            load=self._load,
+        )
+        self._releases: dict[str, int] = {}
+
+    def _load(self) -> tuple[int, int]:
+        return len(self.scheduler.running), len(self.scheduler.instances())
+
+    async def start(self) -> list[asyncio.Task[Any]]:
+        """Register (after closing what an earlier process of this name left), start loops."""
+        await release_worker(self.platform, self.registration.name, WORKER_RESTARTED, "restarted")
+        await self.registration.register()
+        return [
+            asyncio.ensure_future(self.registration.run()),
+            asyncio.ensure_future(self._follow_deployments()),
+            asyncio.ensure_future(self._follow_cancels()),
+        ]
+
+    async def _follow_deployments(self) -> None:
+        while True:
+            try:
+                await self.sync_deployments()
+            except Exception:
+                logger.warning("reading deployments failed", exc_info=True)
+            await asyncio.sleep(DEPLOYMENTS_EVERY)
+
+    async def sync_deployments(self) -> None:
+        """Configure the scheduler for new or changed deployments, retire deleted ones."""
+        async with self.platform.db.connect() as conn:
+            rows = await deployments_store.list_all_deployments(conn)
+        current = {deployment_queue(r["id"]): r["current_release"] for r in rows}
+        for queue, release in current.items():
+            if self._releases.get(queue) != release:
+                try:
+                    await self.scheduler.configure(queue)
+                except Exception as exc:  # a release whose version is gone: nothing to warm
+                    logger.warning("deployment queue %s cannot be configured: %s", queue, exc)
+        for queue in self._releases.keys() - current.keys():
+            self.scheduler.retire(queue)
+        self._releases = current
+
+    async def _follow_cancels(self) -> None:
+        async for prediction_id in self.platform.bus.cancel_requests():
+            if prediction_id in self.scheduler.running:
+                await self.scheduler.cancel(prediction_id)
