@@ -51,6 +51,7 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     token: str = ""
     ca_file: str | None = None
+    command: str = "serve"  # or `api` / `worker`, for the processes of a cluster
 
     @property
     def url(self) -> str:
@@ -86,7 +87,7 @@ class Server:
             self.token = result.stdout.strip()
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
-            [str(BIN / "modelyard"), "serve"],
+            [str(BIN / "modelyard"), self.command],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -273,6 +273,7 @@ class Platform:
     async def _ensure_owner(self) -> None:
         """Create the owner account (with a first token, printed once) and the catalog's org."""
         async with self.db.begin() as conn:
+            await self.db.serialize(conn, "owner")  # API replicas start together
             if await accounts_store.find_account(conn, CATALOG_OWNER) is None:
                 await create_account(conn, CATALOG_OWNER, type="organization", name="modelyard")
             if await accounts_store.find_account(conn, self.settings.owner) is None:

@@ -10,6 +10,7 @@ Both are reached through the same `Conn` interface: `await conn.execute(...)`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -127,9 +128,17 @@ class Database:
             yield aconn
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision (one process at a time)."""
         async with self.begin() as conn:
+            await self.serialize(conn, "migrate")
             await conn.run_sync(_upgrade)
+
+    async def serialize(self, conn: Conn, name: str) -> None:
+        """Hold `conn`'s transaction until processes doing the same `name` before it commit
+        (a Postgres advisory lock: cluster processes start together); SQLite has one writer."""
+        if not self.is_sqlite:
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:7], "big")
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
     async def close(self) -> None:
         if self._sync is not None:
