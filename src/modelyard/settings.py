@@ -48,7 +48,10 @@ class Settings(BaseSettings):
     prices: Path | None = None  # YAML/JSON file of `sku: dollars per second` over the defaults
     rate_limit_create: str = "600/min"  # per token, prediction creates
     rate_limit_other: str = "3000/min"  # per token, every other authenticated request
-    redis_url: str | None = None  # cluster mode: Redis for rate limits shared by replicas
+    # Cluster mode (docs/cluster.md): Redis for the queue, event bus, cancel requests and rate
+    # limits; S3-compatible storage for files (s3://bucket/prefix?endpoint_url=…&region=…).
+    redis_url: str | None = None
+    storage_url: str | None = None
     retention: str | None = None  # e.g. 1h: remove API predictions' data after this long
     # Version bundles (issue 9): refused while unpacking, at the first breach.
     max_bundle_unpacked_bytes: int = Field(default=10 << 30, ge=1)  # 10 GiB: weights count
@@ -113,6 +116,10 @@ class Settings(BaseSettings):
             parse_rate(getattr(self, name))  # raises ValueError saying what to write
         if self.retention is not None:
             parse_duration(self.retention)
+        if self.storage_url:
+            from modelyard.files.s3 import S3Location
+
+            S3Location.parse(self.storage_url)  # raises ValueError saying what to write
         if self.sandbox not in ("auto", "bwrap", "none"):
             raise ValueError("--sandbox must be `auto`, `bwrap` or `none`")
         self.data_dir = self.data_dir.expanduser().resolve()

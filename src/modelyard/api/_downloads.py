@@ -8,10 +8,11 @@ SVG, JavaScript, XML, unknown types) is an attachment, and every download is san
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 
 FALLBACK_TYPE = "application/octet-stream"
 INLINE_TYPES = frozenset({"text/plain", "application/json"})
@@ -22,9 +23,10 @@ UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def stored_file_response(
-    content: bytes | Path, content_type: str | None, filename: str
+    content: bytes | Path | AsyncIterator[bytes], content_type: str | None, filename: str
 ) -> Response:
-    """The response for a stored file's bytes (or its local path), with the headers above."""
+    """The response for a stored file's bytes (its local path, or its bytes in chunks), with
+    the headers above."""
     media_type = media_type_of(content_type)
     headers = {
         "X-Content-Type-Options": "nosniff",
@@ -33,7 +35,9 @@ def stored_file_response(
     }
     if isinstance(content, Path):
         return FileResponse(content, media_type=media_type, headers=headers)
-    return Response(content, media_type=media_type, headers=headers)
+    if isinstance(content, bytes):
+        return Response(content, media_type=media_type, headers=headers)
+    return StreamingResponse(content, media_type=media_type, headers=headers)
 
 
 def media_type_of(content_type: str | None) -> str:

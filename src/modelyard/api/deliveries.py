@@ -37,10 +37,10 @@ async def download(key: str, request: Request, platform: PlatformDep) -> Respons
     path = platform.storage.local_path(key)
     if path is not None:
         return stored_file_response(path, media, name)
-    data = await platform.storage.get(key)
-    if data is None:
+    chunks = await platform.storage.iter_bytes(key)  # remote storage: streamed through
+    if chunks is None:
         raise NotFound("This file no longer exists.")
-    return stored_file_response(data, media, name)
+    return stored_file_response(chunks, media, name)
 
 
 @router.put("/internal/uploads/{token}/{name:path}")

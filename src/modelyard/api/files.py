@@ -127,7 +127,7 @@ async def download_file(file_id: str, request: Request, platform: PlatformDep) -
         expiry=expiry,
         signature=params.get("signature", ""),
     )
-    data = await platform.storage.get(row["storage_key"])
-    if data is None:
+    chunks = await platform.storage.iter_bytes(row["storage_key"])
+    if chunks is None:
         raise NotFound("File not found")
-    return stored_file_response(data, row["content_type"], row["name"])
+    return stored_file_response(chunks, row["content_type"], row["name"])

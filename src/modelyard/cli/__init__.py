@@ -6,6 +6,7 @@ import typer
 
 from modelyard.cli import (
     billing,
+    db,
     deployments,
     instances,
     models,
@@ -37,6 +38,7 @@ app.command("instances")(instances.instances)
 app.command("api")(roles.api)  # cluster mode (issue 10)
 app.command("worker")(roles.worker)
 app.command("workers")(workers.workers)
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:

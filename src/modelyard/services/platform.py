@@ -24,9 +24,9 @@ from modelyard.accounts import (
 from modelyard.billing import Meter, load_prices
 from modelyard.core.errors import NotFound, ServiceUnavailable
 from modelyard.core.states import Status
-from modelyard.events import LocalEventBus
-from modelyard.files.storage import LocalFileStorage
-from modelyard.queue import LocalQueue
+from modelyard.events import make_bus
+from modelyard.files import make_storage
+from modelyard.queue import make_queue
 from modelyard.runtime._processes import kill_orphans
 from modelyard.runtime.hardware import GpuAllocator, HardwareSku, inventory
 from modelyard.runtime.instance import Instance, InstanceSpec
@@ -75,9 +75,10 @@ class Platform:
         self.worker_name = (settings.worker_name or default_name()) if role == "worker" else None
         self.data_dir = settings.data_dir
         self.db = Database(settings.db_url)
-        self.queue = LocalQueue()
-        self.bus = LocalEventBus()
-        self.storage = LocalFileStorage(self.data_dir / "files")
+        # Each part in-process / on local disk, or shared when its URL is set (docs/cluster.md).
+        self.queue = make_queue(settings.redis_url, consumer=self.worker_name)
+        self.bus = make_bus(settings.redis_url)
+        self.storage = make_storage(settings.storage_url, self.data_dir)
         self.catalog = Catalog()
         self.authenticator = TokenAuthenticator(self.db)
         self.secret = b""
@@ -200,6 +201,8 @@ class Platform:
         self.data_dir.chmod(0o700)  # the database, secret.key and every tenant's files
         self.secret = self._load_secret()
         await self.db.migrate()
+        await self.queue.start()
+        await self.bus.start()
         if self.role != "api":
             killed = kill_orphans(self.data_dir / "instances")
             if killed:
@@ -257,6 +260,8 @@ class Platform:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.webhooks.close()
+        await self.bus.close()  # after the last terminal events, which it still sends
+        await self.queue.close()
         await self.rate_limiter.close()
         await self.db.close()
 
