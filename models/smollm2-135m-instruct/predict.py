@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import queue
 import sys
 import threading
@@ -52,9 +53,30 @@ def load(device: str | None = None) -> tuple[Any, Any, str]:
     return tokenizer, model, device
 
 
-def chat_ids(tokenizer: Any, system_prompt: str, prompt: str) -> torch.Tensor:
-    """The prompt in SmolLM2's ChatML template, as input ids."""
-    messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": prompt}]
+def parse_messages(messages: str, system_prompt: str) -> list[dict[str, str]]:
+    """A chat given as a JSON list of {role, content}, with `system_prompt` if it has none."""
+    try:
+        chat = json.loads(messages)
+    except json.JSONDecodeError as exc:
+        raise ValueError("messages must be a JSON list of {role, content} objects.") from exc
+    if not isinstance(chat, list) or not chat:
+        raise ValueError("messages must be a non-empty JSON list of {role, content} objects.")
+    out: list[dict[str, str]] = []
+    for item in chat:
+        if (
+            not isinstance(item, dict)
+            or item.get("role") not in ("system", "user", "assistant")
+            or not isinstance(item.get("content"), str)
+        ):
+            raise ValueError("each message must be {role: system|user|assistant, content: text}.")
+        out.append({"role": item["role"], "content": item["content"]})
+    if out[0]["role"] != "system":
+        out.insert(0, {"role": "system", "content": system_prompt})
+    return out
+
+
+def chat_ids(tokenizer: Any, messages: list[dict[str, str]]) -> torch.Tensor:
+    """A chat in SmolLM2's ChatML template, ready for the assistant's turn, as input ids."""
     if getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     else:
@@ -71,7 +93,7 @@ class Runner(BaseRunner):
 
     def run(
         self,
-        prompt: str = Input(description="What to ask the model."),
+        prompt: str = Input(description="What to ask the model.", default=""),
         system_prompt: str = Input(
             description="Instructions the model follows for the whole answer.",
             default=DEFAULT_SYSTEM,
@@ -96,8 +118,16 @@ class Runner(BaseRunner):
             description="Random seed, for repeatable sampling; empty for a random one.",
             default=None,
         ),
+        messages: str = Input(
+            description="A whole chat instead of prompt: a JSON list of {role, content} with "
+            "roles system, user and assistant (what the OpenAI-compatible endpoint sends).",
+            default="",
+        ),
     ) -> ConcatenateIterator[str]:
-        """Generate an answer to `prompt`, yielding text as each token is decoded."""
+        """Answer `prompt` (or the chat in `messages`), yielding text as each token is decoded."""
+        if not prompt.strip() and not messages.strip():
+            raise ValueError("Give a prompt (or messages).")
+        counts: dict[str, int] = {}
         yield from generate(
             self.tokenizer,
             self.model,
@@ -108,7 +138,12 @@ class Runner(BaseRunner):
             temperature=temperature,
             top_p=top_p,
             seed=seed,
+            messages=messages,
+            counts=counts,
         )
+        # Token counts, as Replicate's language models report them (the OpenAI usage).
+        self.record_metric("input_token_count", counts.get("input", 0))
+        self.record_metric("output_token_count", counts.get("output", 0))
 
 
 def generate(
@@ -122,11 +157,20 @@ def generate(
     temperature: float = 0.7,
     top_p: float = 0.9,
     seed: int | None = None,
+    messages: str = "",
+    counts: dict[str, int] | None = None,
 ) -> Iterator[str]:
-    """Yield the text each new token adds; also called directly by the benchmark."""
+    """Yield the text each new token adds; also called directly by the benchmark.
+
+    `counts`, when given, receives the prompt's and the answer's token counts at the end.
+    """
     if seed is not None:
         torch.manual_seed(seed)
-    ids = chat_ids(tokenizer, system_prompt, prompt).to(device)
+    if messages.strip():
+        chat = parse_messages(messages, system_prompt)
+    else:
+        chat = [{"role": "system", "content": system_prompt}, {"role": "user", "content": prompt}]
+    ids = chat_ids(tokenizer, chat).to(device)
     streamer = TokenStreamer(tokenizer)
     sampling = temperature > 0
     options: dict[str, Any] = dict(
@@ -153,6 +197,8 @@ def generate(
     thread.start()
     yield from streamer
     thread.join()
+    if counts is not None:
+        counts.update(input=int(ids.shape[-1]), output=len(streamer.tokens))
 
 
 class TokenStreamer(BaseStreamer):

@@ -112,7 +112,9 @@ class Cluster:
         self.apis = [self._server("api", n) for n in range(2)]
         self.workers = [self._server("worker", n) for n in range(self.worker_count)]
         for process in self.apis + self.workers:
-            process.start()
+            process.launch()
+        for process in self.apis + self.workers:
+            process.wait_ready(120)
         return self
 
     def _server(self, command: str, n: int) -> Server:

@@ -81,6 +81,11 @@ class Server:
         return env
 
     def start(self, timeout: float = 60) -> Server:
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (see `wait_ready`)."""
         if not self.token:
             result = modelyard("tokens", "create", env=self.env())
             assert result.returncode == 0, result.stderr
@@ -92,6 +97,9 @@ class Server:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+    def wait_ready(self, timeout: float = 60) -> Server:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -296,3 +296,9 @@ def test_errors_have_openai_shape(srv: Server) -> None:
     assert response.status_code == 401
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
+
+
+def test_openapi_document_leaves_the_openai_routes_to_openai_reference(srv: Server) -> None:
+    paths = httpx.get(f"{srv.url}/openapi.json").json()["paths"]
+    assert "/v1/predictions" in paths
+    assert not [path for path in paths if path.startswith("/openai/")]

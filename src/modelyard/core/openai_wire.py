@@ -133,7 +133,7 @@ class EmbeddingRequest(_Body):
 
     def texts(self) -> list[str]:
         texts = [self.input] if isinstance(self.input, str) else list(self.input)
-        if not texts or any(not t for t in texts):
+        if not texts or any(not t.strip() for t in texts):
             raise BadRequest(
                 "input: give a non-empty string or a list of non-empty strings.",
                 extra={"param": "input"},

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BOOT_BACKOFF = 60.0
 HEALTH_EVERY = 5.0
+SLOT_RETRY = 1.0  # seconds before asking again for an instance slot the cluster refused
 MAX_DELIVERIES = 3  # tries of a prediction whose instance died before it reached the model
 
 
@@ -76,6 +77,15 @@ class JobSink(Protocol):
 
     async def instance_changed(self, info: InstanceInfo) -> None:
         """An instance booted, became ready, failed or stopped (for its boot record)."""
+
+
+class InstanceSlots(Protocol):
+    """Cluster mode: a queue's instances on every worker together stay within its bounds."""
+
+    async def claim(self, queue: str, limit: int, instance_id: str) -> bool:
+        """Hold one of the `limit` instance slots of `queue`; False when all are held."""
+
+    async def release(self, instance_id: str) -> None: ...
 
 
 class InstanceHooks(Protocol):
@@ -123,6 +133,8 @@ class Scheduler:
         self.gpus = gpus or GpuAllocator(())
         self.scale_up_wait = scale_up_wait
         self.hooks: InstanceHooks | None = None
+        self.slots: InstanceSlots | None = None
+        self._slot_retry: dict[str, float] = {}  # queue -> when to ask for a slot again
         self.pools: dict[str, Pool] = {}
         self.running: dict[str, _Running] = {}
         self._leaving: dict[Member, Pool] = {}  # members being stopped
@@ -302,6 +314,8 @@ class Scheduler:
         if depth or now >= pool.retry_at:
             wanted = max(wanted, config.min_instances - len(active))
         wanted = min(wanted, config.max_instances - len(active))
+        if wanted > 0 and now < self._slot_retry.get(pool.queue, 0.0):
+            return  # the cluster's other workers hold every slot; ask again shortly
         for _ in range(wanted):
             if not self._boot(pool, idle):
                 break
@@ -397,6 +411,8 @@ class Scheduler:
 
     async def _start(self, pool: Pool, member: Member) -> None:
         instance = member.instance
+        if self.slots is not None and not await self._claim_slot(pool, member):
+            return
         await self._record(snapshot(member, "booting"))
         try:
             await instance.start()
@@ -406,6 +422,7 @@ class Scheduler:
                 pool.members.remove(member)
             if member.gpus:
                 self.gpus.give_back(member.gpus)
+            await self._release_slot(member)
             detail = exc.detail if isinstance(exc, InstanceError) else "the platform stopped"
             logs = instance.setup_logs
             await self._record(
@@ -463,10 +480,36 @@ class Scheduler:
                 self.gpus.give_back(member.gpus)
             self._wake.set()
         state = "failed" if error else "stopped"
+        await self._release_slot(member)
         await self._record(snapshot(member, state, stopped_at=stopped_at, error=error))
         if self.hooks is not None:
             lived = time.monotonic() - member.created
             await self._hook(self.hooks.on_instance_stopped(pool, instance, lived))
+
+    async def _claim_slot(self, pool: Pool, member: Member) -> bool:
+        """A slot below max_instances when work waits, else below min_instances (warm ones);
+        without one the boot is dropped and asked again after SLOT_RETRY seconds."""
+        assert self.slots is not None
+        waiting = pool.redeliveries or await self.queue.depth(pool.queue)
+        limit = pool.config.max_instances if waiting else pool.config.min_instances
+        try:
+            held = await self.slots.claim(pool.queue, limit, member.id)
+        except Exception:
+            logger.warning("no slot for %s: the database failed", pool.queue, exc_info=True)
+            held = False
+        if held:
+            return True
+        self._boots.pop(member, None)
+        if member in pool.members:
+            pool.members.remove(member)
+        if member.gpus:
+            self.gpus.give_back(member.gpus)
+        self._slot_retry[pool.queue] = time.monotonic() + SLOT_RETRY
+        return False
+
+    async def _release_slot(self, member: Member) -> None:
+        if self.slots is not None:
+            await self._hook(self.slots.release(member.id))
 
     def _check_health(self) -> None:
         """Ask idle instances whether coglet still works (a dead worker leaves it UNHEALTHY)."""

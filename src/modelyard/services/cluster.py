@@ -18,11 +18,14 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from modelyard.core.timeutil import utcnow
 from modelyard.runtime.pools import InstanceInfo, PoolConfig
 from modelyard.services.leader import release_worker
 from modelyard.services.placement import deployment_queue
 from modelyard.services.workers import Registration
+from modelyard.store import Database
 from modelyard.store import deployments as deployments_store
+from modelyard.store import workers as workers_store
 
 if TYPE_CHECKING:
     from modelyard.runtime.scheduler import Scheduler
@@ -62,12 +65,43 @@ class RemoteRuntime:
         return None
 
 
+class InstanceSlots:
+    """A worker's claims on instance slots in the database (the scheduler's InstanceSlots):
+    a queue's instances on all workers together stay within its bounds."""
+
+    def __init__(self, db: Database, worker: str) -> None:
+        self.db = db
+        self.worker = worker
+
+    async def claim(self, queue: str, limit: int, instance_id: str) -> bool:
+        for _ in range(3):  # a lost race on one slot number: the next one may be free
+            try:
+                async with self.db.begin() as conn:
+                    slot = await workers_store.claim_slot(
+                        conn,
+                        queue,
+                        limit,
+                        worker=self.worker,
+                        instance_id=instance_id,
+                        now=utcnow(),
+                    )
+                return slot is not None
+            except workers_store.SlotTaken:
+                continue
+        return False
+
+    async def release(self, instance_id: str) -> None:
+        async with self.db.begin() as conn:
+            await workers_store.release_slot(conn, instance_id)
+
+
 class WorkerLoops:
     """A worker's background work besides the scheduler: heartbeats, deployments, cancels."""
 
     def __init__(self, platform: Platform, scheduler: Scheduler, name: str) -> None:
         self.platform = platform
         self.scheduler = scheduler
+        scheduler.slots = InstanceSlots(platform.db, name)
         settings = platform.settings
         capacity = settings.worker_capacity or max(1, len(platform.hardware()))
         self.registration = Registration(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,6 +23,7 @@ from modelyard.core.openai_mapping import (
 )
 from modelyard.core.openai_wire import (
     StopScanner,
+    TextRequest,
     embeddings_input,
     openai_param,
     usage,
@@ -156,6 +157,37 @@ async def create(
         )
         raise BadRequest(f"Invalid request: {detail}", extra={"param": params[0]}) from exc
     return created.row
+
+
+async def start_text(
+    platform: Platform,
+    account: Account,
+    urls: Urls,
+    body: TextRequest,
+    build: Callable[..., tuple[dict[str, Any], str]],
+    text_param: str,
+) -> TextRun:
+    """Check a chat or completion request, create its prediction and follow its output.
+
+    `build(mapping, body, stop_as_list=...)` makes the model's input and the prompt text.
+    """
+    body.check()
+    target = await resolve(platform, account, body.model, "chat")
+    mapping = target.chat
+    inputs, prompt = build(mapping, body, stop_as_list=target.takes_list(mapping.stop))
+    row = await create(platform, account, target, inputs, text_param=text_param)
+    limit = body.limit()
+    return TextRun(
+        platform,
+        account,
+        urls,
+        row,
+        prompt,
+        stops=body.stops(),
+        limit=limit,
+        # Without a max_tokens input, each streamed piece counts as a token.
+        max_chunks=limit if mapping.max_tokens is None else None,
+    )
 
 
 def cancel_soon(platform: Platform, account: Account, prediction_id: str) -> None:

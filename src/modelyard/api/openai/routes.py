@@ -19,7 +19,6 @@ from modelyard.core.openai_wire import (
     ChatRequest,
     CompletionRequest,
     EmbeddingRequest,
-    TextRequest,
     chat_chunk,
     chat_completion,
     chat_input,
@@ -30,9 +29,10 @@ from modelyard.core.openai_wire import (
 )
 from modelyard.services import openai as service
 from modelyard.services.platform import Platform
-from modelyard.services.urls import Urls
 
-router = APIRouter(prefix="/openai/v1", route_class=OpenAIRoute, tags=["openai"])
+# Left out of /openapi.json: these routes follow OpenAI's API reference, not this document
+# (docs/api-extensions.md says so, docs/openai.md describes them).
+router = APIRouter(prefix="/openai/v1", route_class=OpenAIRoute, include_in_schema=False)
 
 PREDICTION_HEADER = "x-prediction-id"
 T = TypeVar("T")
@@ -43,12 +43,7 @@ async def chat_completions(
     request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
 ) -> Response:
     body = parse_request(ChatRequest, await read_json(request))
-    body.check()
-    target = await service.resolve(platform, account, body.model, "chat")
-    mapping = target.chat
-    inputs, prompt = chat_input(mapping, body, stop_as_list=target.takes_list(mapping.stop))
-    row = await service.create(platform, account, target, inputs, text_param="messages")
-    run = _run(platform, account, urls, row, prompt, body, target)
+    run = await service.start_text(platform, account, urls, body, chat_input, "messages")
     chat_id = f"chatcmpl-{run.id}"
     created = int(time.time())
 
@@ -78,12 +73,7 @@ async def completions(
     request: Request, platform: PlatformDep, account: CurrentAccount, urls: UrlsDep
 ) -> Response:
     body = parse_request(CompletionRequest, await read_json(request))
-    body.check()
-    target = await service.resolve(platform, account, body.model, "chat")
-    mapping = target.chat
-    inputs, prompt = completion_input(mapping, body, stop_as_list=target.takes_list(mapping.stop))
-    row = await service.create(platform, account, target, inputs, text_param="prompt")
-    run = _run(platform, account, urls, row, prompt, body, target)
+    run = await service.start_text(platform, account, urls, body, completion_input, "prompt")
     completion_id = f"cmpl-{run.id}"
     created = int(time.time())
     if body.stream:
@@ -150,29 +140,6 @@ async def get_model(model_id: str, platform: PlatformDep, account: CurrentAccoun
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def _run(
-    platform: Platform,
-    account: Account,
-    urls: Urls,
-    row: dict[str, Any],
-    prompt: str,
-    body: TextRequest,
-    target: service.Target,
-) -> service.TextRun:
-    limit = body.limit()
-    return service.TextRun(
-        platform,
-        account,
-        urls,
-        row,
-        prompt,
-        stops=body.stops(),
-        limit=limit,
-        # Without a max_tokens input, each streamed piece counts as a token.
-        max_chunks=limit if target.chat.max_tokens is None else None,
-    )
 
 
 async def _drain(run: service.TextRun) -> None:
