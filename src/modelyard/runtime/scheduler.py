@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from modelyard.core.errors import InstanceError, ModelyardError
+from modelyard.core.errors import InstanceError, ModelyardError, ServiceUnavailable
 from modelyard.queue.base import Queue, QueueItem
 from modelyard.runtime.hardware import GpuAllocator
 from modelyard.runtime.instance import Done, Instance, InstanceSpec
@@ -155,7 +155,9 @@ class Scheduler:
             self._wake.clear()
             try:
                 await self._reconcile()
-            except Exception:  # one bad pool (or the queue's backend away) must not stop the loop
+            except ServiceUnavailable as exc:  # the queue's backend is away (Redis restarting)
+                logger.warning("the scheduler waits for its queue: %s", exc.__cause__ or exc)
+            except Exception:  # one bad pool must not stop the loop
                 logger.exception("the scheduler failed to reconcile")
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._tick())
