@@ -7,7 +7,7 @@ import hashlib
 import shutil
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -302,3 +302,17 @@ def test_openapi_document_leaves_the_openai_routes_to_openai_reference(srv: Serv
     paths = httpx.get(f"{srv.url}/openapi.json").json()["paths"]
     assert "/v1/predictions" in paths
     assert not [path for path in paths if path.startswith("/openai/")]
+
+
+def test_calls_count_against_the_create_rate_limit(server_factory: Callable[..., Server]) -> None:
+    limited = server_factory(MODELYARD_RATE_LIMIT_CREATE="2/min").start()
+    limited.push("openai-plain", PLAIN)
+    c = client(limited)
+    chat = {"model": PLAIN, "messages": [{"role": "user", "content": "x"}]}
+    c.chat.completions.create(**chat)  # type: ignore[call-overload]
+    c.completions.create(model=PLAIN, prompt="y")
+    with pytest.raises(openai.RateLimitError) as caught:
+        c.chat.completions.create(**chat)  # type: ignore[call-overload]
+    assert caught.value.code == "rate_limit_exceeded"
+    assert int(caught.value.response.headers["retry-after"]) > 0
+    c.models.list()  # other requests have their own bucket

@@ -15,7 +15,8 @@ from modelyard.core.errors import BadRequest, InvalidInput, RateLimited, Unauthe
 from modelyard.services.platform import Platform
 from modelyard.services.urls import Urls
 
-CREATE_PATHS = ("/predictions", "/trainings")
+# POSTs that create a prediction or training (the OpenAI-compatible routes create one each).
+CREATE_PATHS = ("/predictions", "/trainings", "/completions", "/embeddings")
 
 
 def get_platform(request: Request) -> Platform:
