@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 COG_VERSION = "0.23.1"
 COGLET_VERSION = "0.23.1"
 MARKER = "modelyard-env.json"
-_KEY_FORMAT = 1
+_KEY_FORMAT = 2  # 2: bytecode compiled at build time
 INSTALL_TIMEOUT_S = 3600.0
 _SYSTEM_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.\-:~]*$")
 
@@ -278,7 +278,9 @@ def _install(
         _share_site_dirs(venv, shared, log)
     python = venv / "bin" / "python"
     base: list[str | os.PathLike[str]] = [uv, "pip", "install", "--no-config", "--python", python]
-    base += pip.args
+    # Instances mount the environment read-only, so Python cannot cache bytecode there: without
+    # it every boot compiled cog, coglet and their imports, twice (server and worker), ~0.2 s.
+    base += ["--compile-bytecode", *pip.args]
     log(f"Installing cog=={COG_VERSION} and coglet=={COGLET_VERSION}")
     result = steps.run(
         [*base, f"cog=={COG_VERSION}", f"coglet=={COGLET_VERSION}"],

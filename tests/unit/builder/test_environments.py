@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import importlib.util
 import io
 import os
 import subprocess
@@ -75,6 +76,15 @@ async def test_cached_env_is_reused(make_model, shared_envs_dir: Path) -> None:
         check=True,
     )
     assert version.stdout.strip() == COG_VERSION
+
+
+async def test_env_holds_compiled_bytecode(make_model, shared_envs_dir: Path) -> None:
+    # Instances mount the environment read-only: a module not compiled at build time would be
+    # compiled again at every boot, in coglet's server and in its worker.
+    env = await _env(make_model(), shared_envs_dir)
+    site = next(env.venv_dir.glob("lib/python*/site-packages"))
+    for module in ("cog/__init__.py", "cog/server/http.py", "coglet/__init__.py"):
+        assert Path(importlib.util.cache_from_source(str(site / module))).is_file(), module
 
 
 async def test_local_wheel_requirement(make_model, shared_envs_dir: Path) -> None:
