@@ -9,9 +9,10 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from redis import asyncio as aioredis
 
@@ -38,6 +39,42 @@ async def redis_prefix(url: str = REDIS_URL) -> AsyncIterator[str]:
                 await client.delete(*keys)
         finally:
             await client.aclose()
+
+
+class Part(Protocol):
+    """A queue or an event bus: what `parts` makes and closes."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+P = TypeVar("P", bound=Part)
+
+
+@contextlib.asynccontextmanager
+async def parts(
+    backend: str, local: P, redis: Callable[..., P]
+) -> AsyncIterator[Callable[..., Awaitable[P]]]:
+    """A factory of one backend's parts: `local` each time (one process), or for "redis" a new
+    part per call (another process on the same keys), built by `redis(prefix=…, **kwargs)`,
+    started, and closed at the end."""
+    made: list[P] = []
+    async with redis_prefix() as prefix:
+
+        async def factory(**kwargs: object) -> P:
+            if backend == "local":
+                return local
+            part = redis(prefix=prefix, **kwargs)
+            await part.start()
+            made.append(part)
+            return part
+
+        try:
+            yield factory
+        finally:
+            for part in made:
+                await part.close()
 
 
 @dataclass

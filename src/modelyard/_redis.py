@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import cast
+
 from redis import asyncio as aioredis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
+
+logger = logging.getLogger(__name__)
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -23,3 +31,44 @@ def connect(url: str) -> aioredis.Redis:
 def text(value: bytes | str) -> str:
     """A reply as a string (replies are bytes unless the client decodes them)."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+# What XREAD answers: [(stream, [(entry id, fields)])].
+_Entry = tuple[bytes, dict[bytes, bytes]]
+_XRead = list[tuple[bytes, list[_Entry]]] | None
+
+FOLLOW_BLOCK_MS = 5000
+MAX_BACKOFF = 2.0
+
+
+async def follow(
+    client: aioredis.Redis,
+    key: str,
+    on_entry: Callable[[dict[bytes, bytes]], None],
+    on_gap: Callable[[], None],
+) -> None:
+    """Hand every entry added to the stream `key` from now on to `on_entry`, forever.
+
+    Redis away (a restart) is waited out with backoff; then `on_gap` is called, since entries
+    may have been missed, and following goes on from the newest entry.
+    """
+    last: str | None = None
+    backoff = 0.05
+    while True:
+        try:
+            if last is None:
+                head = cast(list[_Entry], await client.xrevrange(key, count=1))
+                last = text(head[0][0]) if head else "0-0"
+            got = cast(_XRead, await client.xread({key: last}, block=FOLLOW_BLOCK_MS, count=500))
+            backoff = 0.05
+        except RedisError as exc:
+            logger.warning("following %s: Redis unavailable (%s), reconnecting", key, exc)
+            await asyncio.sleep(backoff)
+            backoff = min(MAX_BACKOFF, backoff * 2)
+            last = None
+            on_gap()
+            continue
+        for _, entries in got or []:
+            for entry_id, fields in entries:
+                last = text(entry_id)
+                on_entry(fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,11 @@ class EventBus:
     `cancel_requests` (the one running the prediction cancels it), whichever process asked.
     """
 
+    _cancel_listeners: set[asyncio.Queue[str]]
+
+    def __init__(self) -> None:
+        self._cancel_listeners = set()
+
     def open(self, prediction_id: str) -> None:
         """Start keeping a prediction's history (called when it is created)."""
 
@@ -49,9 +55,20 @@ class EventBus:
         """Ask whichever process runs the prediction to cancel it."""
         raise NotImplementedError
 
-    def cancel_requests(self) -> AsyncIterator[str]:
+    async def cancel_requests(self) -> AsyncIterator[str]:
         """Prediction ids whose cancel was requested (anywhere) from now on; never ends."""
-        raise NotImplementedError
+        listener: asyncio.Queue[str] = asyncio.Queue()
+        self._cancel_listeners.add(listener)
+        try:
+            while True:
+                yield await listener.get()
+        finally:
+            self._cancel_listeners.discard(listener)
+
+    def _cancel_requested(self, prediction_id: str) -> None:
+        """Hand a cancel request (from this process or another) to every listener here."""
+        for listener in self._cancel_listeners:
+            listener.put_nowait(prediction_id)
 
     async def start(self) -> None:
         """Open connections and start background work (a no-op where there is none)."""

@@ -24,9 +24,9 @@ class LocalEventBus(EventBus):
     """Keeps every event of live predictions and of the last few thousand finished ones."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._channels: dict[str, _Channel] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
-        self._cancel_listeners: set[asyncio.Queue[str]] = set()
 
     def _channel(self, prediction_id: str) -> _Channel:
         channel = self._channels.get(prediction_id)
@@ -79,14 +79,4 @@ class LocalEventBus(EventBus):
         return True
 
     async def request_cancel(self, prediction_id: str) -> None:
-        for listener in self._cancel_listeners:
-            listener.put_nowait(prediction_id)
-
-    async def cancel_requests(self) -> AsyncIterator[str]:
-        listener: asyncio.Queue[str] = asyncio.Queue()
-        self._cancel_listeners.add(listener)
-        try:
-            while True:
-                yield await listener.get()
-        finally:
-            self._cancel_listeners.discard(listener)
+        self._cancel_requested(prediction_id)

@@ -20,22 +20,20 @@ from typing import Any, cast
 
 from redis.exceptions import RedisError
 
-from modelyard._redis import connect, text
+from modelyard._redis import connect, follow, text
 from modelyard.events.base import DONE, Event, EventBus
 
 logger = logging.getLogger(__name__)
 
 POLL = 1.0  # a waiter reads its stream again this often even without a signal
-SIGNAL_BLOCK_MS = 5000
 SIGNALS_KEPT = 10_000
 OUTBOX_MAX = 100_000  # events buffered while Redis is away; beyond, the oldest are dropped
 MAX_BACKOFF = 2.0
 PAGE = 500
 OPENED = "opened"  # the marker `open` writes
 
-# What XREAD / XRANGE answer.
+# What XRANGE answers.
 _Entry = tuple[bytes, dict[bytes, bytes]]
-_XRead = list[tuple[bytes, list[_Entry]]] | None
 
 
 class RedisEventBus(EventBus):
@@ -49,6 +47,7 @@ class RedisEventBus(EventBus):
         done_ttl: float = 3600.0,
         live_ttl: float = 24 * 3600.0,
     ) -> None:
+        super().__init__()
         self.prefix = prefix
         self.done_ttl = int(done_ttl)
         self.live_ttl = int(live_ttl)
@@ -59,7 +58,6 @@ class RedisEventBus(EventBus):
         self._pending = asyncio.Event()
         self._seq: dict[str, int] = {}
         self._watchers: dict[str, set[asyncio.Event]] = {}
-        self._cancel_listeners: set[asyncio.Queue[str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
     def key(self, prediction_id: str) -> str:
@@ -69,7 +67,9 @@ class RedisEventBus(EventBus):
         if not self._tasks:
             self._tasks = [
                 asyncio.ensure_future(self._send_loop()),
-                asyncio.ensure_future(self._follow()),
+                asyncio.ensure_future(
+                    follow(self._redis, self._signals_key, self._signalled, self._wake_all)
+                ),
             ]
 
     async def close(self) -> None:
@@ -202,51 +202,16 @@ class RedisEventBus(EventBus):
             self._signals_key, {"c": prediction_id}, maxlen=SIGNALS_KEPT, approximate=True
         )
 
-    async def cancel_requests(self) -> AsyncIterator[str]:
-        listener: asyncio.Queue[str] = asyncio.Queue()
-        self._cancel_listeners.add(listener)
-        try:
-            while True:
-                yield await listener.get()
-        finally:
-            self._cancel_listeners.discard(listener)
-
     # -- following the signal stream -------------------------------------------------------------
 
-    async def _follow(self) -> None:
-        last: str | None = None
-        backoff = 0.05
-        while True:
-            try:
-                if last is None:
-                    head = cast(
-                        list[_Entry], await self._redis.xrevrange(self._signals_key, count=1)
-                    )
-                    last = text(head[0][0]) if head else "0-0"
-                got = cast(
-                    _XRead,
-                    await self._redis.xread(
-                        {self._signals_key: last}, block=SIGNAL_BLOCK_MS, count=500
-                    ),
-                )
-                backoff = 0.05
-            except RedisError as exc:
-                logger.warning("event bus signals: Redis unavailable (%s), reconnecting", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(MAX_BACKOFF, backoff * 2)
-                last = None
-                self._wake_local(set(self._watchers))  # events may have come meanwhile
-                continue
-            woken: set[str] = set()
-            for _, entries in got or []:
-                for entry_id, fields in entries:
-                    last = text(entry_id)
-                    if b"p" in fields:
-                        woken.add(text(fields[b"p"]))
-                    elif b"c" in fields:
-                        for listener in self._cancel_listeners:
-                            listener.put_nowait(text(fields[b"c"]))
-            self._wake_local(woken)
+    def _signalled(self, fields: dict[bytes, bytes]) -> None:
+        if b"p" in fields:
+            self._wake_local({text(fields[b"p"])})
+        elif b"c" in fields:
+            self._cancel_requested(text(fields[b"c"]))
+
+    def _wake_all(self) -> None:
+        self._wake_local(set(self._watchers))  # events may have come while Redis was away
 
     def _wake_local(self, prediction_ids: set[str]) -> None:
         for pid in prediction_ids:

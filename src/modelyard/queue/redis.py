@@ -17,11 +17,10 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from typing import cast
 
 from redis.exceptions import RedisError
 
-from modelyard._redis import connect, text
+from modelyard._redis import connect, follow, text
 from modelyard.core.errors import ServiceUnavailable
 from modelyard.queue import _redis_scripts as scripts
 from modelyard.queue.base import Queue, QueueItem
@@ -29,7 +28,6 @@ from modelyard.queue.base import Queue, QueueItem
 logger = logging.getLogger(__name__)
 
 POLL = 1.0  # a blocking lease looks again this often even without a signal
-SIGNAL_BLOCK_MS = 5000
 MAX_BACKOFF = 2.0
 
 
@@ -83,7 +81,9 @@ class RedisQueue(Queue):
     async def start(self) -> None:
         if not self._tasks:
             self._tasks = [
-                asyncio.ensure_future(self._follow_signals()),
+                asyncio.ensure_future(
+                    follow(self._redis, self.keys.signals, self._woken, self._wake_all)
+                ),
                 asyncio.ensure_future(self._maintain()),
             ]
 
@@ -275,35 +275,13 @@ class RedisQueue(Queue):
             except (RedisError, QueueUnavailable) as exc:
                 logger.warning("queue upkeep failed (Redis unavailable?): %s", exc.__cause__ or exc)
 
-    async def _follow_signals(self) -> None:
-        """Wake local waiters when any process enqueues (a blocking read of the signal stream)."""
-        last: str | None = None
-        backoff = 0.05
-        while True:
-            try:
-                if last is None:
-                    head = await self._redis.xrevrange(self.keys.signals, count=1)
-                    last = text(head[0][0] or b"0-0") if head else "0-0"
-                got = cast(
-                    _XRead,
-                    await self._redis.xread(
-                        {self.keys.signals: last}, block=SIGNAL_BLOCK_MS, count=100
-                    ),
-                )
-                backoff = 0.05
-            except RedisError as exc:
-                logger.warning("queue signals: Redis unavailable (%s), reconnecting", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(MAX_BACKOFF, backoff * 2)
-                last = None
-                self.changed.set()  # anything may have arrived meanwhile
-                for signal in self._signals.values():
-                    signal.set()
-                continue
-            for _, entries in got or []:
-                for entry_id, fields in entries:
-                    last = text(entry_id)
-                    self._wake(text(fields[b"q"]))
+    def _woken(self, fields: dict[bytes, bytes]) -> None:
+        self._wake(text(fields[b"q"]))
+
+    def _wake_all(self) -> None:
+        self.changed.set()
+        for signal in self._signals.values():
+            signal.set()
 
     def _wake(self, queue: str) -> None:
         self.changed.set()
@@ -314,7 +292,3 @@ class RedisQueue(Queue):
     async def _queue_of(self, prediction_id: str) -> str | None:
         raw = await self._redis.hget(self.keys.where, prediction_id)
         return text(raw) if raw is not None else None
-
-
-# What XREAD answers: [(stream, [(entry id, fields)])].
-_XRead = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from redis import asyncio as aioredis
-from tests.backends import REDIS_URL, redis_prefix
+from tests.backends import REDIS_URL, parts, redis_prefix
 
 from modelyard.events import DONE, LOGS, OUTPUT, EventBus, LocalEventBus, RedisEventBus
 
@@ -17,21 +18,9 @@ MakeBus = Callable[..., Awaitable[EventBus]]
 @pytest.fixture(params=["local", "redis"])
 async def make(request: pytest.FixtureRequest) -> AsyncIterator[MakeBus]:
     """Buses of one backend; for Redis each call is another process's bus on the same keys."""
-    made: list[EventBus] = []
-    async with redis_prefix() as prefix:
-        local = LocalEventBus()
-
-        async def factory(**kwargs: object) -> EventBus:
-            if request.param == "local":
-                return local
-            bus = RedisEventBus(REDIS_URL, prefix=prefix, **kwargs)  # type: ignore[arg-type]
-            await bus.start()
-            made.append(bus)
-            return bus
-
+    redis = functools.partial(RedisEventBus, REDIS_URL)
+    async with parts(request.param, LocalEventBus(), redis) as factory:
         yield factory
-        for bus in made:
-            await bus.close()
 
 
 async def collect(bus: EventBus, pid: str) -> list[tuple[str, object]]:

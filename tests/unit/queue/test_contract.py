@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from tests.backends import REDIS_URL, redis_prefix, redis_server
+from tests.backends import REDIS_URL, parts, redis_prefix, redis_server
 
 from modelyard.queue import LocalQueue, Queue, QueueItem, QueueUnavailable, RedisQueue
 
@@ -23,21 +24,9 @@ def item(pid: str, owner: str, queue: str = "q", at: float = 0.0) -> QueueItem:
 @pytest.fixture(params=["local", "redis"])
 async def make(request: pytest.FixtureRequest) -> AsyncIterator[MakeQueue]:
     """Queues of one backend; for Redis each call is another consumer of the same queues."""
-    made: list[Queue] = []
-    async with redis_prefix() as prefix:
-        local = LocalQueue()
-
-        async def factory(**kwargs: object) -> Queue:
-            if request.param == "local":
-                return local
-            queue = RedisQueue(REDIS_URL, prefix=prefix, **kwargs)  # type: ignore[arg-type]
-            await queue.start()
-            made.append(queue)
-            return queue
-
+    redis = functools.partial(RedisQueue, REDIS_URL)
+    async with parts(request.param, LocalQueue(), redis) as factory:
         yield factory
-        for queue in made:
-            await queue.close()
 
 
 async def lease_now(q: Queue, name: str = "q") -> str | None:
