@@ -103,7 +103,8 @@ return nil
 """
 )
 
-# KEYS: ids, waiting; ARGV: group, pid, stream prefix. A waiting item is not acked.
+# KEYS: ids, waiting; ARGV: group, pid, stream prefix, entry id leased ('' if unknown here).
+# A waiting item is not acked, nor an entry that replaced the one leased (put back, re-leased).
 ACK = (
     _FIELDS
     + """
@@ -111,6 +112,7 @@ if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end
 local v = redis.call('HGET', KEYS[1], ARGV[2])
 if not v then return 0 end
 local id, owner = split(v)
+if ARGV[4] ~= '' and ARGV[4] ~= id then return 0 end
 redis.call('XACK', ARGV[3] .. owner, ARGV[1], id)
 redis.call('XDEL', ARGV[3] .. owner, id)
 redis.call('HDEL', KEYS[1], ARGV[2])

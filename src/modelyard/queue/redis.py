@@ -164,14 +164,17 @@ class RedisQueue(Queue):
             queue = lease.queue if lease else await self._queue_of(prediction_id)
             if queue is None:
                 return
-            async with self._redis.pipeline(transaction=False) as pipe:
-                await self._ack(
-                    keys=self.keys.of(queue)[:2],
-                    args=[scripts.GROUP, prediction_id, self.keys.stream_prefix(queue)],
-                    client=pipe,
-                )
-                pipe.hdel(self.keys.where, prediction_id)
-                await pipe.execute()
+            acked = await self._ack(
+                keys=self.keys.of(queue)[:2],
+                args=[
+                    scripts.GROUP,
+                    prediction_id,
+                    self.keys.stream_prefix(queue),
+                    lease.entry if lease else "",
+                ],
+            )
+            if acked:
+                await self._redis.hdel(self.keys.where, prediction_id)
         except RedisError as exc:
             raise QueueUnavailable() from exc
 

@@ -239,3 +239,20 @@ async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+async def test_a_stale_ack_leaves_the_new_holders_lease(
+    redis_queues: Callable[..., Awaitable[RedisQueue]],
+) -> None:
+    slow = await redis_queues(consumer="slow", lease_ttl=0.2)
+    other = await redis_queues(consumer="other", lease_ttl=0.2)
+    await slow.enqueue(item("p", "a"))
+    assert await lease_now(slow) == "p"
+    await asyncio.sleep(0.25)  # `slow` stalls past its TTL: the item goes back, `other` takes it
+    assert await other.reclaim() == ["p"]
+    assert await lease_now(other) == "p"
+    await slow.ack("p")  # late: must not end `other`'s lease
+    await slow.enqueue(item("p", "a"))  # a reconciler's re-enqueue is still a no-op
+    assert await other.depth("q") == 0
+    await asyncio.sleep(0.25)
+    assert await slow.reclaim() == ["p"]  # `other` died too: its lease was still there
