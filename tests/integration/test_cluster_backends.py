@@ -100,5 +100,20 @@ def test_serve_runs_predictions_on_postgres_redis_and_s3(
                     await conn.close()
 
             assert asyncio.run(stored_status()) == "succeeded"
+
+            # Streaming through the Redis bus: live tokens, then a late subscriber's replay.
+            server.push("tokens", "admin/tokens")
+            streamed = client.stream("admin/tokens", input={"prefix": "hey", "pause": 0.5})
+            assert "".join(str(e) for e in streamed) == "hey world\nsecond line!"
+            done = client.predictions.list().results[0]
+            assert done.status == "succeeded"
+            assert "".join(str(e) for e in done.stream()) == "hey world\nsecond line!"
+
+            # Cancel while it waits in the Redis queue (its instance still booting).
+            server.push("sleeper", "admin/sleeper")
+            waiting = client.predictions.create(model="admin/sleeper", input={"seconds": 30})
+            assert client.predictions.cancel(waiting.id).status == "canceled"
+            with Redis.from_url(redis.url) as r:
+                assert not r.hexists("modelyard:where", waiting.id)
         finally:
             server.stop()
