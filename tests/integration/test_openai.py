@@ -27,8 +27,10 @@ def srv(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) -> Iter
     server = Server(
         data_dir=tmp_path_factory.mktemp("openai") / "data", envs_dir=shared_envs_dir
     ).start()
-    for name in ("openai-llm", "openai-plain", "openai-embed", "tokens"):
-        server.push(name, f"admin/{name}")
+    server.versions = {  # type: ignore[attr-defined]
+        name: server.push(name, f"admin/{name}")
+        for name in ("openai-llm", "openai-plain", "openai-embed", "tokens")
+    }
     yield server
     server.stop()
 
@@ -316,3 +318,28 @@ def test_calls_count_against_the_create_rate_limit(server_factory: Callable[...,
     assert caught.value.code == "rate_limit_exceeded"
     assert int(caught.value.response.headers["retry-after"]) > 0
     c.models.list()  # other requests have their own bucket
+
+
+def test_a_version_or_a_deployment_can_be_named(srv: Server) -> None:
+    version = srv.versions["openai-llm"]  # type: ignore[attr-defined]
+    messages = [{"role": "user", "content": "pinned"}]
+    answer = client(srv).chat.completions.create(model=f"{LLM}:{version}", messages=messages)
+    assert answer.choices[0].message.content == "You said: pinned"
+    assert prediction(srv, answer.id.removeprefix("chatcmpl-"))["version"] == version
+    body = {
+        "name": "chat",
+        "model": LLM,
+        "version": version,
+        "hardware": "cpu",
+        "min_instances": 0,
+        "max_instances": 1,
+    }
+    with srv.http() as http:
+        assert http.post("/v1/deployments", json=body).status_code == 200
+    assert "deployment:admin/chat" in {m.id for m in client(srv).models.list()}
+    answer = client(srv).chat.completions.create(model="deployment:admin/chat", messages=messages)
+    assert answer.choices[0].message.content == "You said: pinned"
+    stored = prediction(srv, answer.id.removeprefix("chatcmpl-"))
+    assert stored["deployment"] == "admin/chat" and stored["source"] == "openai"
+    with pytest.raises(openai.NotFoundError):
+        client(srv).chat.completions.create(model="deployment:admin/none", messages=messages)
