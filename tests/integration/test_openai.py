@@ -343,3 +343,21 @@ def test_a_version_or_a_deployment_can_be_named(srv: Server) -> None:
     assert stored["deployment"] == "admin/chat" and stored["source"] == "openai"
     with pytest.raises(openai.NotFoundError):
         client(srv).chat.completions.create(model="deployment:admin/none", messages=messages)
+
+
+def test_a_failing_model_is_a_server_error(srv: Server) -> None:
+    messages = [{"role": "user", "content": "fail"}]
+    with pytest.raises(openai.InternalServerError) as caught:
+        client(srv).chat.completions.create(model=LLM, messages=messages)
+    assert "asked to fail" in caught.value.message
+    assert caught.value.type == "server_error"
+    stream = client(srv).chat.completions.create(model=LLM, messages=messages, stream=True)
+    with pytest.raises(openai.APIError, match="asked to fail"):
+        for _chunk in stream:
+            pass
+
+
+def test_embeddings_refuse_token_arrays(srv: Server) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(srv).embeddings.create(model=EMBED, input=[[1, 2, 3]])
+    assert caught.value.param == "input"

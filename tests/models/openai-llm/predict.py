@@ -1,4 +1,5 @@
-"""A deterministic chat model: it answers "You said: <the last user message>", token by token."""
+"""A deterministic chat model: it answers "You said: <the last user message>", token by token
+(and fails after the first token when that message is "fail")."""
 
 import json
 import time
@@ -23,4 +24,6 @@ class Runner(BaseRunner):
         self.record_metric("output_token_count", len(tokens))
         for token in tokens:
             yield token
+            if last == "fail":
+                raise RuntimeError("asked to fail")
             time.sleep(delay)
