@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     owner: str = "admin"
     idle_timeout: float = 300.0
     prediction_timeout: float = 1800.0
+    training_timeout: float = 24 * 3600.0  # a training's limit (prediction_timeout is others')
     cancel_grace: float = 10.0
     setup_timeout: float | None = None
     tls_cert: Path | None = None

@@ -22,6 +22,7 @@ from modelyard.api import (
     predictions,
     problems,
     streams,
+    trainings,
     workers,
 )
 from modelyard.api import openai as openai_api
@@ -68,7 +69,7 @@ def create_app(
         ),
         routes=body_limits(platform.settings),
     )
-    for module in (predictions, models, files, account, streams, deliveries):
+    for module in (predictions, models, files, account, streams, deliveries, trainings):
         app.include_router(module.router)
     for module in (accounts, billing):  # issue 5: accounts and billing extensions
         app.include_router(module.router)
@@ -95,6 +96,13 @@ def body_limits(settings: Settings) -> list[RouteLimit]:
             models.MAX_BUNDLE,
             f"A model bundle must be smaller than {size_text(models.MAX_BUNDLE)}"
             "; add large files to .cogignore.",
+        ),
+        RouteLimit(  # a training's last webhook carries its weights inline
+            "POST",
+            re.compile(r"/internal/events/"),
+            output,
+            f"A training's output must be smaller than {size_text(output)}"
+            " (MODELYARD_MAX_OUTPUT_BYTES).",
         ),
         RouteLimit(
             "PUT",

@@ -6,8 +6,9 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-# Output uploads (with the instance's token) and signed input-file downloads: nothing else.
-PATHS = ("/internal/uploads/", "/v1/deliveries/")
+# Output uploads and trainings' webhooks (with the instance's token) and signed input-file
+# downloads: nothing else.
+PATHS = ("/internal/uploads/", "/internal/events/", "/v1/deliveries/")
 _NOT_FOUND = json.dumps(
     {"title": "Not found", "detail": "Not available to model instances.", "status": 404}
 ).encode()

@@ -78,7 +78,7 @@ class Meter:
         price = self.prices.per_second(hardware)
         return dict(
             account_id=row["account_id"],
-            kind="prediction",
+            kind=row.get("kind") or "prediction",  # or "training"
             prediction_id=row["id"],
             model=row.get("model"),
             version=row.get("version"),
@@ -97,7 +97,7 @@ class Meter:
         if cached is not None:
             self._balances[entry["account_id"]] = (cached[0] - entry["usd"], cached[1])
         tracked = self._instances.get(entry.get("instance_id") or "")
-        if tracked is not None and entry["kind"] == "prediction":
+        if tracked is not None and entry["kind"] in ("prediction", "training"):
             tracked.busy += entry["seconds"]
 
     # -- instances -------------------------------------------------------------------------------

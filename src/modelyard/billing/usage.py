@@ -20,9 +20,9 @@ def group_key(entry: dict[str, Any], group_by: str) -> str:
 def summarize(
     entries: Iterable[dict[str, Any]], *, group_by: str, start: datetime, end: datetime
 ) -> dict[str, Any]:
-    """`{start, end, total_usd, groups: [{key, predictions, seconds, usd}]}`, groups by key.
+    """`{start, end, total_usd, groups: [{key, predictions, trainings, seconds, usd}]}`.
 
-    `predictions` counts prediction entries; `seconds` and `usd` add up every entry, so instance
+    `predictions` and `trainings` count their entries; `seconds` and `usd` add up every entry, so instance
     setup and idle time count in their group too and `total_usd` is the ledger's total.
     """
     if group_by not in GROUPS:
@@ -31,9 +31,11 @@ def summarize(
     total = 0.0
     for entry in entries:
         key = group_key(entry, group_by)
-        group = groups.setdefault(key, {"key": key, "predictions": 0, "seconds": 0.0, "usd": 0.0})
-        if entry["kind"] == "prediction":
-            group["predictions"] += 1
+        group = groups.setdefault(
+            key, {"key": key, "predictions": 0, "trainings": 0, "seconds": 0.0, "usd": 0.0}
+        )
+        if entry["kind"] in ("prediction", "training"):
+            group[entry["kind"] + "s"] += 1
         group["seconds"] += entry["seconds"]
         group["usd"] += entry["usd"]
         total += entry["usd"]

@@ -69,6 +69,7 @@ class Version(_Shape):
     coglet_version: str | None = None
     gpu: bool = False
     concurrency: int = 1
+    training_id: str | None = None  # the training whose weights made this version
     openai: dict[str, Any] | None = None  # what it serves on /openai/v1 (docs/openai.md)
 
 

@@ -101,10 +101,18 @@ class Unreachable(Exception):
 class Coglet:
     """The HTTP calls to one coglet server, over a keep-alive loopback client."""
 
-    def __init__(self, port: int, *, max_connections: int, uds: str | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        *,
+        max_connections: int,
+        uds: str | None = None,
+        resource: str = "predictions",
+    ) -> None:
         self._client = loopback_client(
             f"http://127.0.0.1:{port}", max_connections=max_connections, uds=uds
         )
+        self._resource = resource  # `trainings` for a coglet in train mode
 
     async def health(self) -> dict[str, Any]:
         """GET /health-check; {} when coglet does not answer (yet)."""
@@ -117,12 +125,16 @@ class Coglet:
     async def put_prediction(
         self, prediction_id: str, body: Mapping[str, Any], *, streaming: bool
     ) -> httpx.Response:
-        """PUT /predictions/{id}; an open response whose body the caller must close."""
+        """PUT /predictions/{id} (or /trainings/{id}, answered 202 at once: its events come
+        by webhook); an open response whose body the caller must close."""
+        headers = {"Accept": "text/event-stream"} if streaming else {}
+        if self._resource == "trainings":
+            headers = {"Prefer": "respond-async"}
         request = self._client.build_request(
             "PUT",
-            f"/predictions/{prediction_id}",
+            f"/{self._resource}/{prediction_id}",
             json=dict(body),
-            headers={"Accept": "text/event-stream"} if streaming else {},
+            headers=headers,
             timeout=_PREDICT_TIMEOUT,
         )
         try:
@@ -133,7 +145,9 @@ class Coglet:
     async def cancel(self, prediction_id: str) -> int | None:
         """POST /predictions/{id}/cancel: 200 while in flight, 404 once over, None if down."""
         try:
-            response = await self._client.post(f"/predictions/{prediction_id}/cancel", timeout=5.0)
+            response = await self._client.post(
+                f"/{self._resource}/{prediction_id}/cancel", timeout=5.0
+            )
         except httpx.HTTPError:
             return None
         return response.status_code
@@ -175,7 +189,7 @@ async def events(
         yield Done(status="failed", error=f"coglet answered HTTP {response.status_code}: {text}")
     else:  # the sync fallback for schemas without x-cog-streaming
         yield Started()
-        for event in _completed(data):
+        for event in completed(data):
             yield event
 
 
@@ -189,11 +203,12 @@ def _translate(kind: str, data: Mapping[str, Any]) -> list[RuntimeEvent | Worker
     if kind == "metric":
         return [Metric(str(data.get("name")), data.get("value"), str(data.get("mode", "replace")))]
     if kind == "completed":
-        return _completed(data)
+        return completed(data)
     return []
 
 
-def _completed(data: Mapping[str, Any]) -> list[RuntimeEvent | WorkerCrashed]:
+def completed(data: Mapping[str, Any]) -> list[RuntimeEvent | WorkerCrashed]:
+    """The events of coglet's final answer or terminal webhook: a crash, then the Done."""
     status, error = data.get("status"), data.get("error")
     crash, undelivered = None, False
     if status == "failed" and error == "Worker crashed":

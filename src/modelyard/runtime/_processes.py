@@ -40,6 +40,8 @@ if _parent and os.getppid() != int(_parent):
 _upload = os.environ.pop("MODELYARD_UPLOAD_URL", "")
 if _upload:
     sys.argv += ["--upload-url", _upload]
+if os.environ.pop("MODELYARD_COGLET_MODE", "") == "train":
+    sys.argv += ["--x-mode", "train"]
 runpy.run_module("cog.server.http", run_name="__main__", alter_sys=True)
 """
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from modelyard.core.errors import InstanceError
-from modelyard.runtime import _coglet, _processes
+from modelyard.runtime import _coglet, _processes, _training
 from modelyard.runtime._coglet import (
     CRASHED,
     STOPPED,
@@ -46,6 +46,7 @@ from modelyard.runtime._coglet import (
     Undelivered,
     WorkerCrashed,
 )
+from modelyard.runtime._training import WebhookFeed
 from modelyard.sandbox import (
     NO_SANDBOX,
     SANDBOX_SOURCE,
@@ -119,12 +120,16 @@ class InstanceSpec:
     upload_url: str | None = None  # coglet --upload-url: output files are PUT there
     setup_timeout: float | None = None  # -> COG_SETUP_TIMEOUT (whole seconds, at least 1)
     extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. COG_WEIGHTS
+    # `train`: coglet in train mode, predict_ref its COG_TRAIN_TYPE_STUB (see _training.py).
+    mode: Literal["predict", "train"] = "predict"
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if ":" not in self.predict_ref:
             raise ValueError("predict_ref must look like 'predict.py:Predictor'")
+        if self.mode == "train" and not self.upload_url:
+            raise ValueError("a training instance needs upload_url: its webhooks go there")
 
 
 @dataclass(eq=False)
@@ -134,6 +139,7 @@ class _Run:
     cancel_requested: bool = False
     killed: bool = False  # the instance was killed to enforce this run's cancel
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    feed: WebhookFeed | None = None  # a training's events, which coglet sends by webhook
 
 
 class Instance:
@@ -220,6 +226,14 @@ class Instance:
             and not self._exited.is_set()
             and self.state in ("booting", "idle", "busy")
         )
+
+    def deliver(self, prediction_id: str, payload: Mapping[str, Any]) -> bool:
+        """A webhook coglet sent for a training running here; False if it is not running."""
+        run = self._runs.get(prediction_id)
+        if run is None or run.feed is None:
+            return False
+        run.feed.offer(payload)
+        return True
 
     def runs(self, prediction_id: str) -> bool:
         """Whether `prediction_id` is in one of this instance's slots now."""
@@ -353,6 +367,9 @@ class Instance:
         body: dict[str, Any] = {"id": prediction_id, "input": self._reachable(input)}
         if context:
             body["context"] = dict(context)
+        if run.feed is not None:
+            body["webhook"] = self._events_url(prediction_id)
+            body["webhook_events_filter"] = _training.EVENTS
         response: httpx.Response | None = None
         finished = False
         try:
@@ -430,7 +447,12 @@ class Instance:
         if self._pid_dir is not None:
             _processes.record(self._pid_dir, self.id, self.spec.version_id, self.pid)
         self.port = port
-        self._coglet = _coglet.Coglet(port, max_connections=self.spec.concurrency + 4, uds=uds)
+        self._coglet = _coglet.Coglet(
+            port,
+            max_connections=self.spec.concurrency + 4,
+            uds=uds,
+            resource="trainings" if self.spec.mode == "train" else "predictions",
+        )
         self._background(self._read_output(self._process))
         self._background(self._watch(self._process))
         logger.info(
@@ -627,6 +649,15 @@ class Instance:
 
         return {name: move(value) for name, value in input.items()}
 
+    def _events_url(self, prediction_id: str) -> str:
+        """Where coglet POSTs a training's webhooks: the platform, through the relay when
+        sandboxed; the instance's upload token authorises them."""
+        assert self.spec.upload_url is not None
+        path = f"{_training.EVENTS_PATH}{self.upload_token}/{prediction_id}"
+        if self._sandbox.enabled and self._upload_socket is not None:
+            return f"http://127.0.0.1:{self._upload_port}{path}"
+        return _origin(self.spec.upload_url) + path
+
     def _coglet_predictions(self) -> Path:
         if self._sandbox.enabled and self._tmpdir is not None:
             return self._tmpdir / _COGLET_PREDICTIONS.relative_to(SANDBOX_TMP)
@@ -636,6 +667,8 @@ class Instance:
 
     def _admit(self, prediction_id: str) -> _Run:
         run = _Run(prediction_id)
+        if self.spec.mode == "train":
+            run.feed = _training.WebhookFeed()
         self._runs[prediction_id] = run
         self._drained.clear()
         self.idle_since = None
@@ -712,7 +745,12 @@ class Instance:
         outputs: list[Any] = []
         done = False
         held: Started | None = None  # `start` is yielded with the next event: it may be undone
-        async with aclosing(_coglet.events(response)) as events:
+        source = (
+            run.feed.events(response, self._exited)
+            if run.feed is not None
+            else _coglet.events(response)
+        )
+        async with aclosing(source) as events:
             async for event in events:
                 if isinstance(event, WorkerCrashed):
                     self._fail(event.reason)
@@ -872,10 +910,13 @@ def _environment(
         PYTHONUNBUFFERED="1",
         PYTHONNOUSERSITE="1",
         TMPDIR=tmp,
-        COG_PREDICT_TYPE_STUB=spec.predict_ref,
         COG_MAX_CONCURRENCY=str(spec.concurrency),
         CUDA_VISIBLE_DEVICES=",".join(str(d) for d in spec.gpu_devices or ()),
     )
+    if spec.mode == "train":
+        env.update(COG_TRAIN_TYPE_STUB=spec.predict_ref, MODELYARD_COGLET_MODE="train")
+    else:
+        env["COG_PREDICT_TYPE_STUB"] = spec.predict_ref
     if spec.setup_timeout is not None:  # coglet ignores fractions ("0.5" means no timeout)
         env["COG_SETUP_TIMEOUT"] = str(max(1, math.ceil(spec.setup_timeout)))
     env.update(spec.extra_env)

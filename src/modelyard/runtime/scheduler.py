@@ -55,6 +55,8 @@ class Job:
     input: dict[str, Any]
     context: dict[str, str] | None = None
     delivery: int = 1  # counted when an instance is given it
+    kind: str = "prediction"  # or "training", with its own time limit
+    timeout: float | None = None  # seconds; None: the scheduler's prediction_timeout
 
 
 class JobSink(Protocol):
@@ -580,7 +582,7 @@ class Scheduler:
             if job.delivery > 1 and not await self.sink.redelivered(pid, instance.id):
                 return  # canceled while it waited for another instance
             started = True
-            async with asyncio.timeout(self.prediction_timeout):
+            async with asyncio.timeout(job.timeout or self.prediction_timeout):
                 async for event in instance.predict(pid, job.input, context=job.context):
                     reached = True
                     if isinstance(event, Done):
@@ -592,8 +594,9 @@ class Scheduler:
         except TimeoutError:
             if done is None:
                 await instance.cancel(pid)
+                limit = job.timeout or self.prediction_timeout
                 await self.sink.abandoned(
-                    pid, f"Prediction timed out after {self.prediction_timeout:g} seconds."
+                    pid, f"{job.kind.capitalize()} timed out after {limit:g} seconds."
                 )
         except InstanceError as exc:  # it never reached the model: another instance may run it
             instance.kill(f"it could not take prediction {pid}: {exc.detail}")

@@ -22,7 +22,7 @@ from modelyard.files.storage import StorageFull
 from modelyard.runtime.instance import Done, Log, Output
 from modelyard.runtime.pools import InstanceInfo, PoolConfig
 from modelyard.runtime.scheduler import Job
-from modelyard.services import instances, placement
+from modelyard.services import instances, placement, trained
 from modelyard.services.urls import FILE_MARKER, file_marker
 from modelyard.store import billing as billing_store
 from modelyard.store import predictions as store
@@ -86,10 +86,14 @@ class Execution:
                 if row is None or row["status"] != Status.STARTING.value:
                     return None
             info = await self.platform.catalog.by_pk(conn, row["version_pk"])
-        self._prepared[prediction_id] = (info.is_iterator, row)
+        training = row.get("kind") == trained.TRAINING
+        self._prepared[prediction_id] = (info.is_iterator and not training, row)
         try:
             job_input = await self.platform.inputs.for_model(
-                prediction_id, row["input"], info.schema, row["account_id"]
+                prediction_id,
+                row["input"],
+                trained.as_training(info).schema if training else info.schema,
+                row["account_id"],
             )
             # Secret inputs are stored redacted: the instance alone gets the real values.
             job_input = self.platform.secret_inputs.reveal(job_input, row.get("secret_input"))
@@ -98,6 +102,13 @@ class Execution:
 
             await finish_unstarted(self.platform, prediction_id, Status.FAILED, error=exc.detail)
             return None
+        if training:
+            return Job(
+                prediction_id,
+                job_input,
+                kind=trained.TRAINING,
+                timeout=self.platform.settings.training_timeout,
+            )
         return Job(prediction_id=prediction_id, input=job_input)
 
     async def started(self, prediction_id: str, instance_id: str) -> bool:
@@ -198,6 +209,8 @@ class Execution:
         if prediction_id in self._no_space:  # an output file could not be stored
             self._no_space.discard(prediction_id)
             status, error, output = Status.FAILED, NO_SPACE, None
+        if status == Status.SUCCEEDED and live.row.get("kind") == trained.TRAINING:
+            status, output, error = await trained.publish(self.platform, live.row, output)
         await self._finish(
             prediction_id,
             status,

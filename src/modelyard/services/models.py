@@ -157,6 +157,7 @@ def _version_shape(row: dict[str, Any]) -> Version:
         coglet_version=row.get("coglet_version"),
         gpu=bool(row.get("gpu")),
         concurrency=int(row.get("concurrency") or 1),
+        training_id=row.get("training_id"),
         openai=_openai(row),
     )
 

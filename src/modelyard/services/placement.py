@@ -11,6 +11,7 @@ from modelyard.runtime.instance import InstanceSpec
 from modelyard.runtime.pools import PoolConfig
 from modelyard.services import bundles
 from modelyard.services.catalog import VersionInfo
+from modelyard.services.trained import trained_weights_environment, training_spec
 from modelyard.store import deployments as deployments_store
 
 if TYPE_CHECKING:
@@ -49,14 +50,15 @@ async def instance_spec(platform: Platform, info: VersionInfo) -> InstanceSpec:
         venv_dir=venv_dir,
         predict_ref=row["predict_ref"],
         concurrency=int(row["concurrency"] or 1),
-        environment=dict(row["environment"] or {}),
+        environment=trained_weights_environment(platform, row),
         upload_url=platform.upload_url,
         setup_timeout=platform.settings.setup_timeout,
     )
 
 
 async def pool_config(platform: Platform, queue: str) -> PoolConfig:
-    """The configuration of `version:<pk>` or `deployment:<id>`; NotFound when it is gone."""
+    """The configuration of `version:<pk>`, `training:<pk>` or `deployment:<id>`; NotFound
+    when it is gone."""
     kind, _, key = queue.partition(":")
     async with platform.db.connect() as conn:
         if kind == "deployment":
@@ -69,11 +71,13 @@ async def pool_config(platform: Platform, queue: str) -> PoolConfig:
             if deployment is None or release is None:
                 raise NotFound("The deployment no longer exists.")
             info = await platform.catalog.by_pk(conn, release["version_pk"])
-        elif kind == "version":
+        elif kind in ("version", "training"):
             info = await platform.catalog.by_pk(conn, int(key))
         else:
             raise NotFound(f"Unknown queue kind {kind!r}.")
     spec = await instance_spec(platform, info)
+    if kind == "training":  # its own coglet, in train mode, one training at a time
+        spec = training_spec(spec, info)
     if kind == "deployment":
         assert deployment is not None and release is not None
         return PoolConfig(

@@ -151,10 +151,10 @@ class WebhookNotifier:
         return sub
 
     async def _payload(self, prediction_id: str) -> bytes:
-        from modelyard.services.predictions import render_prediction
+        from modelyard.services.trainings import render_row
 
         row = await self.platform.execution.snapshot(prediction_id)
-        body = render_prediction(row, self.platform.urls())
+        body = render_row(row, self.platform.urls())  # a training object for a training
         return json.dumps(body, separators=(",", ":")).encode()
 
     async def _secret_for(self, prediction_id: str) -> str | None:

@@ -60,6 +60,7 @@ async def list_predictions(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     source: str | None = None,
+    kind: str | None = "prediction",  # or "training": trainings are listed apart
 ) -> list[dict[str, Any]]:
     """Newest first, of `account_id` (or any of `account_ids`); `before` is the (created_at, id)
     keyset cursor of the previous page."""
@@ -79,6 +80,8 @@ async def list_predictions(
         stmt = stmt.where(predictions.c.created_at < created_before)
     if source is not None:
         stmt = stmt.where(predictions.c.source == source)
+    if kind is not None:
+        stmt = stmt.where(predictions.c.kind == kind)
     stmt = stmt.order_by(predictions.c.created_at.desc(), predictions.c.id.desc()).limit(limit)
     return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
 
