@@ -115,5 +115,10 @@ def test_serve_runs_predictions_on_postgres_redis_and_s3(
             assert client.predictions.cancel(waiting.id).status == "canceled"
             with Redis.from_url(redis.url) as r:
                 assert not r.hexists("modelyard:where", waiting.id)
+                # Every prediction was counted on its hardware class's demand stream (what
+                # KEDA scales workers on), and nothing waits any more.
+                (group,) = r.xinfo_groups("modelyard:demand:cpu")
+                assert group["name"] == b"workers" and group["lag"] == 0
+                assert group["entries-read"] == 3  # three predictions
         finally:
             server.stop()

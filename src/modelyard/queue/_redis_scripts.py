@@ -60,14 +60,16 @@ local function gone(counts, owners, owner)
 end
 """
 
-# KEYS: ids, waiting, owners, counts, streams; ARGV: pid, owner, at, group, stream prefix.
+# KEYS: ids, waiting, owners, counts, streams; ARGV: pid, owner, at, group, stream prefix,
+# hardware ('' for none).
 ENQUEUE = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 local stream = ARGV[5] .. ARGV[2]
 if redis.call('EXISTS', stream) == 0 then
   redis.call('XGROUP', 'CREATE', stream, ARGV[4], '0', 'MKSTREAM')
 end
-local id = redis.call('XADD', stream, '*', 'pid', ARGV[1], 'owner', ARGV[2], 'at', ARGV[3])
+local id = redis.call('XADD', stream, '*', 'pid', ARGV[1], 'owner', ARGV[2], 'at', ARGV[3],
+  'hw', ARGV[6])
 redis.call('HSET', KEYS[1], ARGV[1], id .. ' ' .. ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('SADD', KEYS[5], ARGV[2])
@@ -78,7 +80,8 @@ return 1
 """
 
 # KEYS: ids, waiting, owners, counts; ARGV: group, consumer, stream prefix.
-# Returns {entry id, pid, owner, at} or nil. The owner served moves to the back of the rotation.
+# Returns {entry id, pid, owner, at, hardware} or nil. The owner served moves to the back of
+# the rotation.
 LEASE = (
     _FIELDS
     + """
@@ -96,7 +99,7 @@ for i = 1, n do
     if redis.call('HINCRBY', KEYS[4], owner, -1) <= 0 then gone(KEYS[4], KEYS[3], owner) end
     local f = fields(entry[2])
     redis.call('ZREM', KEYS[2], f.pid)
-    return {entry[1], f.pid, owner, f.at}
+    return {entry[1], f.pid, owner, f.at, f.hw or ''}
   end
 end
 return nil
@@ -121,26 +124,31 @@ return 1
 )
 
 # KEYS: ids, waiting, owners, counts; ARGV: pid, stream prefix. Only a waiting item goes.
+# Returns nil, or {hardware} of the item removed.
 REMOVE = (
     _FIELDS
     + """
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return nil end
 redis.call('ZREM', KEYS[2], ARGV[1])
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
+local hw = ''
 if v then
   local id, owner = split(v)
+  local entry = redis.call('XRANGE', ARGV[2] .. owner, id, id)
+  if entry[1] then hw = fields(entry[1][2]).hw or '' end
   redis.call('XDEL', ARGV[2] .. owner, id)
   if redis.call('HINCRBY', KEYS[4], owner, -1) <= 0 then gone(KEYS[4], KEYS[3], owner) end
 end
-return 1
+return {hw}
 """
 )
 
 # KEYS: ids, waiting, owners, counts, streams; ARGV: group, consumer, min idle ms, stream
 # prefix, owner, lost consumer ('' for any). Leases idle that long (or all of the lost
 # consumer's) become waiting entries again, at the back of their owner's line; an emptied
-# stream is dropped (the next enqueue creates it and its group again). Returns the pids.
+# stream is dropped (the next enqueue creates it and its group again). Returns pid, hardware,
+# pid, hardware, ...
 RECLAIM = (
     _FIELDS
     + """
@@ -172,13 +180,15 @@ for _, e in ipairs(claimed) do
     redis.call('XDEL', stream, e[1])
     local v = redis.call('HGET', KEYS[1], f.pid)
     if v and split(v) == e[1] then
-      local id = redis.call('XADD', stream, '*', 'pid', f.pid, 'owner', ARGV[5], 'at', f.at)
+      local id = redis.call('XADD', stream, '*', 'pid', f.pid, 'owner', ARGV[5], 'at', f.at,
+        'hw', f.hw or '')
       redis.call('HSET', KEYS[1], f.pid, id .. ' ' .. ARGV[5])
       redis.call('ZADD', KEYS[2], f.at, f.pid)
       if redis.call('HINCRBY', KEYS[4], ARGV[5], 1) == 1 then
         redis.call('RPUSH', KEYS[3], ARGV[5])
       end
       table.insert(back, f.pid)
+      table.insert(back, f.hw or '')
     end
   end
 end
@@ -189,3 +199,25 @@ end
 return back
 """
 )
+
+# Demand streams (`demand:<hardware>`, group `workers`): one entry per waiting item of that
+# hardware class, read as items are leased or removed, so the group's lag is what waits there
+# (KEDA's redis-streams trigger scales each class's workers on it, to zero).
+# KEYS: the demand stream; ARGV: group.
+DEMAND_ADD = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+end
+return redis.call('XADD', KEYS[1], '*', 'n', '1')
+"""
+
+# KEYS: the demand stream; ARGV: group, consumer. Reads one entry and deletes it.
+DEMAND_TAKE = """
+local got = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1,
+  'STREAMS', KEYS[1], '>')
+if type(got) ~= 'table' or got.err ~= nil or not got[1] then return 0 end
+local id = got[1][2][1][1]
+redis.call('XACK', KEYS[1], ARGV[1], id)
+redis.call('XDEL', KEYS[1], id)
+return 1
+"""

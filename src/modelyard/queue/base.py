@@ -14,6 +14,7 @@ class QueueItem:
     queue: str
     owner: str
     enqueued_at: float
+    hardware: str = ""  # its hardware class (a SKU): a shared queue tracks demand per class
 
 
 class Queue:

@@ -48,6 +48,11 @@ class _Lease:
     entry: str
 
 
+def demand_stream(hardware: str, prefix: str = "modelyard:") -> str:
+    """The stream whose consumer-group lag is how many items of a hardware class wait."""
+    return f"{prefix}demand:{hardware}"
+
+
 def default_consumer() -> str:
     """A consumer name unique to this process: host, pid and a random suffix."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -74,6 +79,8 @@ class RedisQueue(Queue):
         self._ack = self._redis.register_script(scripts.ACK)
         self._remove = self._redis.register_script(scripts.REMOVE)
         self._reclaim = self._redis.register_script(scripts.RECLAIM)
+        self._demand_add = self._redis.register_script(scripts.DEMAND_ADD)
+        self._demand_take = self._redis.register_script(scripts.DEMAND_TAKE)
         self._leases: dict[str, _Lease] = {}
         self._signals: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,6 +115,7 @@ class RedisQueue(Queue):
                         repr(item.enqueued_at),
                         scripts.GROUP,
                         self.keys.stream_prefix(q),
+                        item.hardware,
                     ],
                     client=pipe,
                 )
@@ -116,7 +124,9 @@ class RedisQueue(Queue):
                 pipe.xadd(
                     self.keys.signals, {"q": q}, maxlen=scripts.SIGNALS_KEPT, approximate=True
                 )
-                await pipe.execute()
+                added, *_ = await pipe.execute()
+            if added:
+                await self._demand(item.hardware, +1)
         except RedisError as exc:
             raise QueueUnavailable() from exc
         self._wake(q)
@@ -154,9 +164,10 @@ class RedisQueue(Queue):
         )
         if not got:
             return None
-        entry, pid, owner, at = (text(v) for v in got)
+        entry, pid, owner, at, hardware = (text(v) for v in got)
         self._leases[pid] = _Lease(queue, owner, entry)
-        return QueueItem(prediction_id=pid, queue=queue, owner=owner, enqueued_at=float(at))
+        await self._demand(hardware, -1)
+        return QueueItem(pid, queue, owner, float(at), hardware)
 
     async def ack(self, prediction_id: str) -> None:
         lease = self._leases.pop(prediction_id, None)
@@ -189,6 +200,7 @@ class RedisQueue(Queue):
             )
             if removed:
                 await self._redis.hdel(self.keys.where, prediction_id)
+                await self._demand(text(removed[0]), -1)
         except RedisError as exc:
             raise QueueUnavailable() from exc
         return bool(removed)
@@ -245,14 +257,26 @@ class RedisQueue(Queue):
                             lost,
                         ],
                     )
+                    for pid, hardware in zip(got[::2], got[1::2], strict=True):
+                        back.append(text(pid))
+                        await self._demand(text(hardware), +1)
                     if got:
-                        back += [text(pid) for pid in got]
                         self._wake(queue)
         except RedisError as exc:
             raise QueueUnavailable() from exc
         if back:
             logger.warning("put %d unacked leases back on their queues: %s", len(back), back)
         return back
+
+    async def _demand(self, hardware: str, change: int) -> None:
+        """One more (or one fewer) item of `hardware` waits: its demand stream follows."""
+        if not hardware:
+            return
+        key = demand_stream(hardware, self.keys.prefix)
+        if change > 0:
+            await self._demand_add(keys=[key], args=[scripts.GROUP])
+        else:
+            await self._demand_take(keys=[key], args=[scripts.GROUP, self.consumer])
 
     async def _renew(self) -> None:
         """Reset the idle time of this consumer's leases, so nobody reclaims them."""

@@ -60,7 +60,6 @@ async def create_prediction(
     deployment: str | None = None,
     hardware: str | None = None,
     queue: str | None = None,
-    extra: dict[str, Any] | None = None,
 ) -> Created:
     """Validate, persist as `starting`, enqueue; bad input raises before anything is stored.
 
@@ -105,13 +104,18 @@ async def create_prediction(
         cost_usd=None,
         secret_input=sealed,
     )
-    row.update(extra or {})  # a training's kind and destination
     async with platform.db.begin() as conn:
         await store.create_prediction(conn, **row)
     platform.bus.open(prediction_id)
     platform.execution.accept(row)
     await platform.queue.enqueue(
-        QueueItem(prediction_id, queue or version.queue, account.username, time.time())
+        QueueItem(
+            prediction_id,
+            queue or version.queue,
+            account.username,
+            time.time(),
+            hardware=row["hardware"],
+        )
     )
     logger.info("prediction %s created on %s (starting)", prediction_id, version.model)
     platform.webhooks.register(prediction_id, row["webhook"], events_filter)
@@ -241,6 +245,7 @@ async def requeue(platform: Platform, row: dict[str, Any], owner: str) -> None:
             queue=queue or f"version:{row['version_pk']}",
             owner=owner,
             enqueued_at=_aware(row["created_at"]).timestamp(),
+            hardware=row.get("hardware") or "",
         )
     )
 
@@ -269,7 +274,6 @@ async def list_predictions(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     source: str | None = None,
-    kind: str | None = "prediction",
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page (newest first) and the cursor of the next page, if any."""
     before = decode_cursor(cursor) if cursor else None
@@ -282,7 +286,6 @@ async def list_predictions(
             created_after=created_after,
             created_before=created_before,
             source=source,
-            kind=kind,
         )
     next_cursor = encode_cursor(rows[PAGE_SIZE - 1]) if len(rows) > PAGE_SIZE else None
     return rows[:PAGE_SIZE], next_cursor

@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from redis import asyncio as aioredis
 from tests.backends import REDIS_URL, parts, redis_prefix, redis_server
 
 from modelyard.queue import LocalQueue, Queue, QueueItem, QueueUnavailable, RedisQueue
+from modelyard.queue.redis import demand_stream
 
 MakeQueue = Callable[..., Awaitable[Queue]]
 
@@ -256,3 +258,36 @@ async def test_a_stale_ack_leaves_the_new_holders_lease(
     assert await other.depth("q") == 0
     await asyncio.sleep(0.25)
     assert await slow.reclaim() == ["p"]  # `other` died too: its lease was still there
+
+
+async def test_demand_streams_count_what_waits_per_hardware_class(
+    redis_queues: Callable[..., Awaitable[RedisQueue]],
+) -> None:
+    dead = await redis_queues(consumer="dead", lease_ttl=0.2)
+    live = await redis_queues(consumer="live", lease_ttl=0.2)
+    client = aioredis.Redis.from_url(REDIS_URL)
+
+    async def lag(hardware: str) -> int:
+        groups = await client.xinfo_groups(demand_stream(hardware, dead.keys.prefix))
+        assert [g["name"] for g in groups] == [b"workers"]  # the group KEDA reads
+        return int(groups[0]["lag"])
+
+    try:
+        for i in range(3):
+            await live.enqueue(QueueItem(f"c{i}", "q", "a", float(i), "cpu"))
+        await live.enqueue(QueueItem("g0", "g", "a", 0.0, "gpu-t4"))
+        await live.enqueue(QueueItem("n0", "q", "a", 9.0))  # no class: no demand entry
+        await live.enqueue(QueueItem("c0", "q", "a", 0.0, "cpu"))  # a duplicate: none either
+        assert (await lag("cpu"), await lag("gpu-t4")) == (3, 1)
+        assert await lease_now(dead) == "c0"
+        assert await lag("cpu") == 2
+        assert await live.remove("c1") is True
+        assert await lag("cpu") == 1
+        await asyncio.sleep(0.25)
+        assert await live.reclaim() == ["c0"]  # `dead` never acked: it waits again
+        assert await lag("cpu") == 2
+        leased = await live.lease("g", timeout=0)
+        assert leased is not None and leased.hardware == "gpu-t4"
+        assert await lag("gpu-t4") == 0
+    finally:
+        await client.aclose()
