@@ -60,6 +60,7 @@ async def create_prediction(
     deployment: str | None = None,
     hardware: str | None = None,
     queue: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Created:
     """Validate, persist as `starting`, enqueue; bad input raises before anything is stored.
 
@@ -104,6 +105,7 @@ async def create_prediction(
         cost_usd=None,
         secret_input=sealed,
     )
+    row.update(extra or {})  # a training's kind and destination
     async with platform.db.begin() as conn:
         await store.create_prediction(conn, **row)
     platform.bus.open(prediction_id)
@@ -274,6 +276,7 @@ async def list_predictions(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     source: str | None = None,
+    kind: str | None = "prediction",
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page (newest first) and the cursor of the next page, if any."""
     before = decode_cursor(cursor) if cursor else None
@@ -286,6 +289,7 @@ async def list_predictions(
             created_after=created_after,
             created_before=created_before,
             source=source,
+            kind=kind,
         )
     next_cursor = encode_cursor(rows[PAGE_SIZE - 1]) if len(rows) > PAGE_SIZE else None
     return rows[:PAGE_SIZE], next_cursor
