@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -51,7 +52,10 @@ async def stream_events(
     if row.get("data_removed"):  # retention removed its output and logs: only the end is left
         yield "done", _done_payload(row["status"]), 0, time.time()
         return
-    if await platform.bus.has_history(prediction_id):
+    # A prediction still running has its events on the bus, or soon will (a shared bus may not
+    # hold its first one yet): follow it. A finished one only while the bus keeps its history.
+    live = not Status(row["status"]).terminal
+    if live or await platform.bus.has_history(prediction_id):
         async for event in platform.bus.subscribe(prediction_id):
             if event.kind == OUTPUT:
                 yield "output", _text(urls.render_output(event.data)), event.seq, event.ts
@@ -97,3 +101,32 @@ def _done_payload(status: str) -> str:
     if status == Status.FAILED.value:
         return json.dumps({"reason": "error"})
     return "{}"
+
+
+async def with_keepalive(
+    chunks: AsyncIterator[bytes], every: float, keepalive: bytes
+) -> AsyncIterator[bytes]:
+    """`chunks` as they come, with `keepalive` whenever none came for `every` seconds (so
+    proxies and clients keep a quiet stream open)."""
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for chunk in chunks:
+                queue.put_nowait(chunk)
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.ensure_future(pump())
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), every)
+            except TimeoutError:
+                yield keepalive
+                continue
+            if item is None:
+                return
+            yield item
+    finally:
+        task.cancel()
