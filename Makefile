@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-unit test-integration test-models soak soak-ci check lint bench clean sandbox
+.PHONY: serve test test-cluster test-deploy test-unit test-integration test-models test-web soak soak-ci check lint bench clean sandbox wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,21 @@ serve: $(STAMP) sandbox
 	$(BIN)/modelyard serve
 
 test: $(STAMP) $(STAINLESS) $(NODE_CLIENT) sandbox
-	$(BIN)/python -m pytest tests -q -m "not soak"
+	$(BIN)/python -m pytest tests -q -m "not soak and not deploy and not cluster"
+
+# Cluster mode (docs/cluster.md): the behaviour suites again against 2 `modelyard api` + 2
+# `modelyard worker` processes on this machine's PostgreSQL, their own redis-server and moto's
+# S3, then the fault tests (workers and API replicas SIGKILLed, Redis restarted, the leader).
+CLUSTER_SUITES := tests/integration/test_python_client.py tests/integration/test_streaming.py \
+	tests/integration/test_webhooks.py tests/integration/test_files.py \
+	tests/integration/test_deployments.py tests/integration/test_isolation.py \
+	tests/integration/test_cluster.py
+test-cluster: $(STAMP) sandbox
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else echo "error: redis-server is needed (Debian package redis-server)" >&2; exit 1; fi; }
+	$(BIN)/python -m pytest $(CLUSTER_SUITES) -q -m cluster
 
 # Lint, format check and `mypy --strict` (its settings are [tool.mypy] in pyproject.toml).
 lint: $(STAMP)
@@ -50,9 +64,25 @@ lint: $(STAMP)
 check: lint
 	$(BIN)/python -m pytest tests -q
 
+# deploy/kustomize: every overlay rendered with `kubectl kustomize` and validated against the
+# Kubernetes schemas (kubernetes-validate) and KEDA's CRDs (deploy/schemas). Needs kubectl.
+test-deploy: $(STAMP)
+	@command -v kubectl >/dev/null 2>&1 || { echo "error: kubectl is needed to render deploy/kustomize (https://kubernetes.io/docs/tasks/tools/)" >&2; exit 1; }
+	$(BIN)/python -m pytest tests/deploy -m deploy -q
+
 # The built-in catalog's real models (torch environments, a first build takes minutes).
 test-models: $(STAMP) sandbox
 	$(BIN)/python -m pytest tests/models_catalog -m models -q
+
+# The web app in a real browser: Debian's chromium (installed when missing, never downloaded by
+# Playwright), headless. Screenshots go to WEB_SCREENSHOTS (default .cache/web-screenshots);
+# `make test-web WEB_SCREENSHOTS=docs/screenshots` refreshes the README's.
+test-web: $(STAMP) sandbox
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "error: chromium is needed (Debian package chromium)" >&2; exit 1; fi; }
+	$(BIN)/python -m pytest tests/web -m web -q
 
 # The soak: predictions of every kind under cancels and SIGKILLed model instances, against a
 # real `modelyard serve`. SOAK_PREDICTIONS sets the size, SOAK_SEED replays a run's plan.
@@ -62,7 +92,15 @@ soak-ci: $(STAMP) sandbox
 soak: $(STAMP) sandbox
 	SOAK_PREDICTIONS=$${SOAK_PREDICTIONS:-5000} $(BIN)/python -m pytest tests/soak -m soak -q -s
 
-bench: $(STAMP)
+# wrk drives the hot-path benchmark (bench/wrk.py); installed from Debian when missing.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	  else echo "error: wrk is not installed (Debian package wrk)" >&2; exit 1; fi; }
+
+bench: $(STAMP) sandbox wrk
+	$(BIN)/python -m bench.wrk
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.catalog
 	$(BIN)/python -m bench.coldstart
