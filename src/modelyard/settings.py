@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     signed_url_ttl: int = 24 * 3600
     secret_key: SecretStr | None = None
     register_builtin_models: bool = True
+    catalog_dir: Path | None = None  # the built-in catalog's folder [default: the repo's models/]
+    builtin_models: str | None = None  # comma-separated names in it [default: the five shipped]
     log_level: str = "info"
     hardware: str = ""
     extra_env: dict[str, str] = Field(default_factory=dict)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from modelyard import __version__
+from modelyard import __version__, web
 from modelyard.api import (
     account,
     accounts,
@@ -77,6 +77,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(workers.router)  # issue 10: the cluster's workers
     app.include_router(openai_api.router)  # issue 15: OpenAI-compatible endpoints
+    web.install(app)  # issue 13: the web app at `/`; last, since `/{owner}/{name}` matches widely
     return app
 
 
@@ -96,6 +97,12 @@ def body_limits(settings: Settings) -> list[RouteLimit]:
             models.MAX_BUNDLE,
             f"A model bundle must be smaller than {size_text(models.MAX_BUNDLE)}"
             "; add large files to .cogignore.",
+        ),
+        RouteLimit(
+            "POST",
+            re.compile(r"/[^/]+/[^/]+/run$"),  # the web form, with its file inputs
+            settings.max_file_bytes + files.MULTIPART_OVERHEAD,
+            files_service.TOO_LARGE,
         ),
         RouteLimit(  # a training's last webhook carries its weights inline
             "POST",

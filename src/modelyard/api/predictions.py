@@ -84,7 +84,7 @@ async def create_prediction(
             "The request must name a `version` (a version id, owner/name:id or owner/name)."
         )
     async with platform.db.connect() as conn:
-        version = await platform.catalog.resolve(conn, account, body.version)
+        version = await platform.catalog.resolve(conn, account, body.version, building_ok=True)
     return await create_and_respond(platform, account, urls, request, version, body)
 
 
@@ -99,7 +99,7 @@ async def create_model_prediction(
 ) -> Response:
     body = parse_body(service.CreatePrediction, await read_json(request))
     async with platform.db.connect() as conn:
-        version = await platform.catalog.resolve(conn, account, f"{owner}/{name}")
+        version = await platform.catalog.resolve_model(conn, account, owner, name)
     return await create_and_respond(platform, account, urls, request, version, body)
 
 

@@ -2,7 +2,7 @@
 
 from modelyard.billing.meter import MODES, Balance, InstanceTarget, Meter
 from modelyard.billing.prices import DEFAULT_PRICES, PriceTable, load_prices
-from modelyard.billing.usage import GROUPS, summarize
+from modelyard.billing.usage import GROUPS, group_key, summarize
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -12,6 +12,7 @@ __all__ = [
     "InstanceTarget",
     "Meter",
     "PriceTable",
+    "group_key",
     "load_prices",
     "summarize",
 ]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import mimetypes
 import sys
 import time
 from pathlib import Path
@@ -16,6 +14,7 @@ import typer
 from rich.console import Console
 
 from modelyard.cli._client import check, client, console, fail, request
+from modelyard.cli._inputs import InputError, InputSchema, json_input
 
 out = Console(soft_wrap=True)
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -23,7 +22,15 @@ TERMINAL = ("succeeded", "failed", "canceled")
 
 def run(
     ref: str = typer.Argument(..., help="OWNER/NAME or OWNER/NAME:VERSION."),
-    inputs: list[str] = typer.Option([], "-i", "--input", help="key=value; key=@file for a file."),
+    inputs: list[str] = typer.Option(
+        [], "-i", "--input", help="key=value; key=@file for a file; repeat a key for a list."
+    ),
+    json_text: str = typer.Option(
+        None, "--json", help="The whole input as a JSON object, or @file.json."
+    ),
+    output_json: bool = typer.Option(
+        False, "--output-json", help="Print the final prediction as JSON (for scripts)."
+    ),
     url: str = typer.Option(None, "--url", help="Server URL [MODELYARD_URL]."),
     token: str = typer.Option(
         None, "--token", help="API token [MODELYARD_TOKEN, REPLICATE_API_TOKEN]."
@@ -37,8 +44,12 @@ def run(
     if model.count("/") != 1:
         fail("The model must be given as OWNER/NAME or OWNER/NAME:VERSION.")
     with client(url, token, timeout=120) as http:
-        schema = _input_schema(http, model, version)
-        payload = {"input": _parse_inputs(inputs, schema)}
+        schema = InputSchema(_openapi_schema(http, model, version))
+        try:
+            given = schema.with_files(json_input(json_text)) if json_text else {}
+            payload = {"input": {**given, **schema.parse(inputs)}}
+        except InputError as exc:
+            fail(str(exc))
         if version:
             resp = request(
                 http.post,
@@ -56,59 +67,29 @@ def run(
         prediction = check(resp)
         streamed = False
         stream_url = prediction.get("urls", {}).get("stream")
-        if stream_url and prediction["status"] not in TERMINAL:
+        if stream_url and prediction["status"] not in TERMINAL and not output_json:
             streamed = _stream(http, stream_url)
         prediction = _wait(http, prediction)
+    if output_json:
+        _save_files(prediction.get("output"), output_dir)
+        out.print_json(json.dumps(prediction))
+        if prediction["status"] != "succeeded":
+            raise typer.Exit(1)
+        return
     _report(prediction, output_dir, streamed)
 
 
-def _input_schema(http: httpx.Client, model: str, version: str) -> dict[str, Any]:
+def _openapi_schema(http: httpx.Client, model: str, version: str) -> dict[str, Any] | None:
+    """The version's OpenAPI schema; for a model still building, the schema is not known
+    yet and the inputs go as given (the server checks them once the version is built)."""
     if version:
         data = check(request(http.get, f"/v1/models/{model}/versions/{version}"))
     else:
-        data = (check(request(http.get, f"/v1/models/{model}")) or {}).get("latest_version") or {}
-    schema = data.get("openapi_schema") or {}
-    props: dict[str, Any] = (
-        schema.get("components", {}).get("schemas", {}).get("Input", {}).get("properties", {})
-    )
-    return props
-
-
-def _parse_inputs(pairs: list[str], props: dict[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            fail(f"Inputs are key=value; got {pair!r}.")
-        if key not in props:
-            known = ", ".join(props) or "none"
-            fail(f"The model has no input named {key!r} (its inputs: {known}).")
-        values[key] = _coerce(key, raw, props[key])
-    return values
-
-
-def _coerce(key: str, raw: str, prop: dict[str, Any]) -> Any:
-    if raw.startswith("@"):
-        path = Path(raw[1:])
-        if not path.is_file():
-            fail(f"Input {key}: the file {path} does not exist.")
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
-    kind = prop.get("type")
-    try:
-        if kind == "integer":
-            return int(raw)
-        if kind == "number":
-            return float(raw)
-        if kind == "boolean":
-            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return raw.lower() in ("true", "1", "yes")
-        if kind in ("array", "object"):
-            return json.loads(raw)
-    except ValueError:
-        fail(f"Input {key} must be of type {kind}.")
-    return raw
+        data = (check(request(http.get, f"/v1/models/{model}")) or {}).get("latest_version")
+    if data is None:
+        return None
+    schema: dict[str, Any] = data.get("openapi_schema") or {}
+    return schema
 
 
 def _stream(http: httpx.Client, stream_url: str) -> bool:
@@ -164,15 +145,16 @@ def _report(prediction: dict[str, Any], output_dir: Path, streamed: bool) -> Non
             out.print_json(json.dumps(output))
 
 
-def _save_files(value: Any, output_dir: Path) -> Any:
-    """Download output file URLs into output_dir; returns the output with local paths."""
+def _save_files(value: Any, output_dir: Path, stem: str = "output") -> Any:
+    """Download output file URLs into output_dir under Cog's names (`output.<ext>` for one
+    file, `output.<i>.<ext>` for a list's); returns the output with local paths."""
     if isinstance(value, list):
-        return [_save_files(v, output_dir) for v in value]
+        return [_save_files(v, output_dir, f"{stem}.{i}") for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: _save_files(v, output_dir) for k, v in value.items()}
+        return {k: _save_files(v, output_dir, f"{stem}.{k}") for k, v in value.items()}
     if isinstance(value, str) and "/v1/deliveries/" in value:
-        name = unquote(urlsplit(value).path.rsplit("/", 1)[-1]) or "output"
-        target = output_dir / name
+        name = unquote(urlsplit(value).path.rsplit("/", 1)[-1])
+        target = output_dir / (stem + Path(name).suffix)
         with httpx.Client(timeout=300) as anon:
             resp = anon.get(value)
         if resp.status_code != 200:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from modelyard.accounts import add_member, create_account, create_organization, list_members
+from modelyard.accounts import (
+    add_member,
+    create_account,
+    create_organization,
+    list_members,
+    set_password,
+)
 from modelyard.cli._db import in_transaction
 from modelyard.settings import Settings
 from modelyard.store import Conn
@@ -33,6 +39,20 @@ def create_user(
 
     in_transaction(work)
     out.print(f"Created user [bold]{name}[/].", highlight=False)
+
+
+@users.command("set-password")
+def set_user_password(
+    name: str = typer.Argument(..., help="Username."),
+) -> None:
+    """Set a user's password for the web app (asked twice); its signed-in sessions end."""
+    secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def work(conn: Conn, _settings: Settings) -> None:
+        await set_password(conn, name, secret)
+
+    in_transaction(work)
+    out.print(f"Set the password of [bold]{name}[/].", highlight=False)
 
 
 @orgs.command("create")

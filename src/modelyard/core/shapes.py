@@ -89,6 +89,14 @@ class Model(_Shape):
     is_official: bool = False
     hardware: str = "cpu"
     created_at: str | None = None
+    # Extension: the id of a version whose environment is being built now (absent if none).
+    building_version: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        if data["building_version"] is None:
+            del data["building_version"]
+        return data
 
 
 class Account(_Shape):

@@ -22,6 +22,7 @@ class InputField:
     is_file: bool = False  # `format: uri` (cog Path / File), possibly inside a list
     is_secret: bool = False
     required: bool = False
+    nullable: bool = False  # `Optional[...]`: null means "not given"
 
 
 @dataclass
@@ -47,6 +48,7 @@ class InputSchema:
                 is_file=_is_uri(prop, schemas),
                 is_secret=bool(prop.get("x-cog-secret")) or prop.get("format") == "password",
                 required=name in required,
+                nullable=_is_nullable(prop),
             )
         order = sorted(fields, key=lambda n: input_schema["properties"][n].get("x-order", 0))
         return cls(fields=fields, validator=validator, _order=order)
@@ -54,8 +56,8 @@ class InputSchema:
     def clean(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Return the input a model may receive, or raise InvalidInput naming every bad field.
 
-        Unknown keys are dropped (as coglet does); an explicit null for an optional field is
-        treated as omitted (coglet would reject it).
+        Unknown keys are dropped (as coglet does); an explicit null for an `Optional` field is
+        treated as omitted, and refused for any other field (as coglet refuses it).
         """
         if raw is None:
             raw = {}
@@ -64,12 +66,18 @@ class InputSchema:
                 "The input must be a JSON object.",
                 [{"field": "input", "message": "must be an object"}],
             )
-        cleaned = {
-            k: v
-            for k, v in raw.items()
-            if k in self.fields and not (v is None and not self.fields[k].required)
-        }
-        errors = [_describe(err) for err in self.validator.iter_errors(cleaned)]
+        nulls = [k for k, v in raw.items() if v is None and k in self.fields]
+        cleaned = {k: v for k, v in raw.items() if k in self.fields and v is not None}
+        errors = [
+            {"field": k, "message": "must not be null (it is not Optional)"}
+            for k in nulls
+            if not self.fields[k].nullable
+        ]
+        errors += [
+            _describe(err)
+            for err in self.validator.iter_errors(cleaned)
+            if not (err.validator == "required" and _field_of(err) in nulls)
+        ]
         for name, spec in self.fields.items():
             if spec.is_file and name in cleaned and not _all_urls(cleaned[name]):
                 errors.append(
@@ -108,6 +116,14 @@ def _is_uri(prop: Mapping[str, Any], schemas: Mapping[str, Any]) -> bool:
             if isinstance(sub, Mapping) and _is_uri(_deref(sub, schemas), schemas):
                 return True
     return False
+
+
+def _is_nullable(prop: Mapping[str, Any]) -> bool:
+    if prop.get("nullable") is True or prop.get("type") == "null":
+        return True
+    return any(
+        isinstance(sub, Mapping) and _is_nullable(sub) for sub in prop.get("anyOf", []) or []
+    )
 
 
 def _deref(prop: Mapping[str, Any], schemas: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -118,6 +118,9 @@ class InstanceSpec:
     environment: Mapping[str, str] = field(default_factory=dict)  # cog.yaml `environment`
     gpu_devices: tuple[int, ...] | None = None  # -> CUDA_VISIBLE_DEVICES; None hides every GPU
     upload_url: str | None = None  # coglet --upload-url: output files are PUT there
+    # False: coglet returns output files inline (data URLs). It lists uploaded files in the
+    # order their uploads finished, so a `list[Path]` output is only in order when inline.
+    upload_outputs: bool = True
     setup_timeout: float | None = None  # -> COG_SETUP_TIMEOUT (whole seconds, at least 1)
     extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. COG_WEIGHTS
     # `train`: coglet in train mode, predict_ref its COG_TRAIN_TYPE_STUB (see _training.py).
@@ -423,7 +426,7 @@ class Instance:
         else:
             port = _processes.free_port()
             env.update(PORT=str(port), MODELYARD_PARENT_PID=str(os.getpid()))
-            if self.spec.upload_url:
+            if self.spec.upload_url and self.spec.upload_outputs:
                 env["MODELYARD_UPLOAD_URL"] = f"{self.spec.upload_url}{self.upload_token}/"
             argv = [python, "-c", _processes.BOOTSTRAP, "--host", "127.0.0.1"]
         self._exited = asyncio.Event()
@@ -598,11 +601,12 @@ class Instance:
             env.update(
                 MODELYARD_UPLOAD_PORT=str(self._upload_port),
                 MODELYARD_UPLOAD_SOCKET=str(_SANDBOX_UPLOAD_SOCKET),
-                MODELYARD_UPLOAD_URL=(
+            )
+            if self.spec.upload_outputs:
+                env["MODELYARD_UPLOAD_URL"] = (
                     f"http://127.0.0.1:{self._upload_port}{_path_of(self.spec.upload_url)}"
                     f"{self.upload_token}/"
-                ),
-            )
+                )
             binds = ((self._upload_socket, _SANDBOX_UPLOAD_SOCKET),)
         # The source at /src as in Cog's images, the (relocatable) environment at /venv:
         # neither depends on where the data folder is, even under /tmp.

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from modelyard.accounts import Account, get_account
-from modelyard.billing import GROUPS, InstanceTarget, summarize
+from modelyard.billing import GROUPS, InstanceTarget, group_key, summarize
 from modelyard.core.errors import BadRequest, NotFound
 from modelyard.core.timeutil import parse_iso, utcnow
 from modelyard.store import accounts as accounts_store
@@ -130,3 +130,18 @@ async def add_credit(
         await store.add_credit(conn, target.id, float(amount), note, utcnow())
     platform.meter.forget_balance(target.id)
     return {"username": username, **await balance(platform, target.id)}
+
+
+async def daily_usage_by_model(
+    platform: Platform, account: Account, *, start: str | None, end: str | None
+) -> dict[str, dict[str, float]]:
+    """`{day: {model: usd}}` of the caller's charges, days in order (the web usage chart)."""
+    since, until = parse_range(start, end)
+    async with platform.db.connect() as conn:
+        entries = await store.list_entries(conn, account_ids=[account.id], start=since, end=until)
+    days: dict[str, dict[str, float]] = {}
+    for entry in entries:
+        day = days.setdefault(group_key(entry, "day"), {})
+        model = group_key(entry, "model")
+        day[model] = day.get(model, 0.0) + entry["usd"]
+    return dict(sorted(days.items()))

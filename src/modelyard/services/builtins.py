@@ -21,7 +21,7 @@ from modelyard.accounts import Account
 from modelyard.core.errors import ModelyardError
 from modelyard.services.platform import CATALOG_OWNER, default_catalog_dir
 from modelyard.services.urls import file_marker
-from modelyard.services.versions import import_directory
+from modelyard.services.versions import StagedPush, build_staged, stage_directory
 from modelyard.store import models as store
 from modelyard.store import predictions as predictions_store
 
@@ -107,14 +107,18 @@ def _inline_file(directory: Path, value: Any) -> Any:
 
 
 async def register_builtins(
-    platform: Platform, catalog_dir: Path | None = None, names: tuple[str, ...] = BUILTINS
+    platform: Platform, catalog_dir: Path | None = None, names: tuple[str, ...] | None = None
 ) -> None:
     """List every built-in model as modelyard/NAME (public), then build each and run its example.
 
     Builds are cached by content, so a restart rebuilds nothing; failures are logged and
     leave the other models alone.
     """
-    root = catalog_dir or default_catalog_dir()
+    settings = platform.settings
+    root = catalog_dir or settings.catalog_dir or default_catalog_dir()
+    if names is None:
+        listed = settings.builtin_models
+        names = tuple(n.strip() for n in listed.split(",") if n.strip()) if listed else BUILTINS
     if root is None:
         logger.info("no models/ catalog found; no built-in models registered")
         return
@@ -122,20 +126,26 @@ async def register_builtins(
     entries = [CatalogEntry.read(root / n) for n in names if (root / n / "cog.yaml").is_file()]
     for entry in entries:
         await _list(platform, account, entry)
-    for entry in entries:
+    staged: list[tuple[CatalogEntry, StagedPush]] = []
+    for entry in entries:  # every version recorded first: predictions on any of them wait
         try:
-            version = await import_directory(
-                platform,
-                account,
-                entry.directory,
-                CATALOG_OWNER,
-                entry.name,
-                functools.partial(_log_build_line, entry.name),
-                description=entry.description,
+            push = await stage_directory(
+                platform, account, entry.directory, CATALOG_OWNER, entry.name
+            )
+        except ModelyardError as exc:
+            logger.error("built-in model %s could not be staged: %s", entry.name, exc.detail)
+            continue
+        staged.append((entry, push))
+    for entry, push in staged:
+        try:
+            version = await build_staged(
+                platform, push, functools.partial(_log_build_line, entry.name)
             )
         except ModelyardError as exc:
             logger.error("built-in model %s could not be built: %s", entry.name, exc.detail)
             continue
+        finally:
+            await push.discard()
         logger.info("built-in model %s/%s is ready", CATALOG_OWNER, entry.name)
         try:
             await _run_example(platform, account, entry, version["id"])

@@ -15,6 +15,7 @@ from modelyard.store import models as store
 
 VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
 MODEL_REF = re.compile(r"^(?P<owner>[a-z0-9][a-z0-9_.-]*)/(?P<name>[a-z0-9][a-z0-9_.-]*)$")
+RESOURCE_NOT_FOUND = "The requested resource could not be found."  # Replicate's words
 VERSION_REF = re.compile(
     r"^(?P<owner>[a-z0-9][a-z0-9_.-]*)/(?P<name>[a-z0-9][a-z0-9_.-]*):(?P<version>[0-9a-f]{64})$"
 )
@@ -33,6 +34,7 @@ class VersionInfo:
     row: dict[str, Any] = field(repr=False)
     schema: InputSchema = field(repr=False)
     hardware: str = "cpu"  # the model's hardware SKU: what its predictions are billed at
+    building: bool = False  # its environment is still being built: no schema yet
 
     @property
     def model(self) -> str:
@@ -51,6 +53,18 @@ class VersionInfo:
     @property
     def is_iterator(self) -> bool:
         return self.output_schema.get("x-cog-array-type") == "iterator"
+
+    @property
+    def returns_file_list(self) -> bool:
+        """A list of files returned at once (not an iterator's yields)."""
+        schema = self.output_schema
+        items = schema.get("items") or {}
+        return (
+            schema.get("type") == "array"
+            and not self.is_iterator
+            and isinstance(items, dict)
+            and items.get("format") == "uri"
+        )
 
     @property
     def queue(self) -> str:
@@ -80,9 +94,11 @@ class Catalog:
             self._by_pk.pop(pk, None)
 
     def _info(self, version: dict[str, Any], model: dict[str, Any]) -> VersionInfo:
+        ready = version["status"] == "ready"  # else a build in flight: no schema, no caching
         cached = self._by_pk.get(version["pk"])
         if (
-            cached is not None
+            ready
+            and cached is not None
             and cached.visibility == model["visibility"]
             and cached.hardware == model["hardware"]
         ):
@@ -97,8 +113,10 @@ class Catalog:
             row=version,
             schema=InputSchema.from_openapi(version.get("openapi_schema") or {}),
             hardware=model.get("hardware") or "cpu",
+            building=not ready,
         )
-        self._by_pk[info.pk] = info
+        if ready:
+            self._by_pk[info.pk] = info
         return info
 
     async def by_pk(self, conn: Conn, pk: int) -> VersionInfo:
@@ -121,17 +139,46 @@ class Catalog:
             raise NotFound(f"The model {owner}/{name} does not exist.")
         return model
 
-    async def latest(self, conn: Conn, account: Account, owner: str, name: str) -> VersionInfo:
-        model = await self.model(conn, account, owner, name)
-        if not model["latest_version_id"]:
-            raise InvalidVersion(f"The model {owner}/{name} has no runnable version yet.")
-        version = await store.find_version(conn, model["id"], model["latest_version_id"])
-        if version is None or version["status"] != "ready":
+    async def latest(
+        self,
+        conn: Conn,
+        account: Account,
+        owner: str,
+        name: str,
+        *,
+        building_ok: bool = False,
+        model: dict[str, Any] | None = None,
+    ) -> VersionInfo:
+        """The model's latest runnable version; with `building_ok`, the version being built
+        when there is none yet."""
+        model = model or await self.model(conn, account, owner, name)
+        version = None
+        if model["latest_version_id"]:
+            version = await store.find_version(conn, model["id"], model["latest_version_id"])
+        if (version is None or version["status"] != "ready") and building_ok:
+            version = await building_version(conn, model["id"])
+        if version is None or version["status"] not in ("ready", "building"):
             raise InvalidVersion(f"The model {owner}/{name} has no runnable version yet.")
         return self._info(version, model)
 
-    async def resolve(self, conn: Conn, account: Account, ref: str) -> VersionInfo:
-        """A version from `<64-hex id>`, `owner/name:<id>` or `owner/name` (its latest version)."""
+    async def resolve_model(
+        self, conn: Conn, account: Account, owner: str, name: str
+    ) -> VersionInfo:
+        """What `POST /v1/models/{owner}/{name}/predictions` runs: the latest version, or the
+        one being built. A model the caller may not see is a 404, as a missing one."""
+        try:
+            model = await self.model(conn, account, owner, name)
+        except NotFound as exc:
+            raise NotFound(RESOURCE_NOT_FOUND) from exc
+        return await self.latest(conn, account, owner, name, building_ok=True, model=model)
+
+    async def resolve(
+        self, conn: Conn, account: Account, ref: str, *, building_ok: bool = False
+    ) -> VersionInfo:
+        """A version from `<64-hex id>`, `owner/name:<id>` or `owner/name` (its latest version).
+
+        `building_ok`: a version whose build is in flight may be returned (`building` set).
+        """
         if not isinstance(ref, str):
             raise InvalidVersion()
         cached = self._refs.get(ref)
@@ -139,22 +186,26 @@ class Catalog:
             info = cached[0]
             if can_see(account, info.owner, info.visibility):
                 return info
-        info = await self._resolve(conn, account, ref)
-        self._refs[ref] = (info, time.monotonic() + self.ref_ttl)
+        info = await self._resolve(conn, account, ref, building_ok)
+        if not info.building:
+            self._refs[ref] = (info, time.monotonic() + self.ref_ttl)
         return info
 
-    async def _resolve(self, conn: Conn, account: Account, ref: str) -> VersionInfo:
+    async def _resolve(
+        self, conn: Conn, account: Account, ref: str, building_ok: bool
+    ) -> VersionInfo:
+        runnable = ("ready", "building") if building_ok else ("ready",)
         if m := VERSION_REF.match(ref):
             model = await store.find_model(conn, m["owner"], m["name"])
             if model is None or not can_see(account, model["owner"], model["visibility"]):
                 raise InvalidVersion()
             version = await store.find_version(conn, model["id"], m["version"])
-            if version is None or version["status"] != "ready":
+            if version is None or version["status"] not in runnable:
                 raise InvalidVersion()
             return self._info(version, model)
         if VERSION_ID.match(ref):
             for row in await store.find_versions_by_id(conn, ref):
-                if row["status"] == "ready" and can_see(account, row["owner"], row["visibility"]):
+                if row["status"] in runnable and can_see(account, row["owner"], row["visibility"]):
                     model = await store.find_model_by_id(conn, row["model_id"])
                     assert model is not None
                     version = {
@@ -164,7 +215,15 @@ class Catalog:
             raise InvalidVersion()
         if m := MODEL_REF.match(ref):
             try:
-                return await self.latest(conn, account, m["owner"], m["name"])
+                return await self.latest(
+                    conn, account, m["owner"], m["name"], building_ok=building_ok
+                )
             except NotFound as exc:
                 raise InvalidVersion() from exc
         raise InvalidVersion()
+
+
+async def building_version(conn: Conn, model_id: int) -> dict[str, Any] | None:
+    """The model's newest version whose build is in flight, if any."""
+    rows = await store.list_versions(conn, model_id, status="building", after_pk=None, limit=1)
+    return rows[0] if rows else None

@@ -14,7 +14,7 @@ from modelyard.core.errors import BadRequest, Conflict, NotFound
 from modelyard.core.openai_mapping import effective_mapping
 from modelyard.core.shapes import Model, Version
 from modelyard.core.timeutil import isoformat, utcnow
-from modelyard.services.catalog import can_see
+from modelyard.services.catalog import building_version, can_see
 from modelyard.services.urls import Urls
 from modelyard.store import deployments as deployments_store
 from modelyard.store import models as store
@@ -172,6 +172,7 @@ async def render_model(platform: Platform, row: dict[str, Any], urls: Urls) -> d
     example = None
     async with platform.db.connect() as conn:
         run_count = await store.count_model_predictions(conn, row["id"])
+        building = await building_version(conn, row["id"])
         if row["latest_version_id"]:
             version = await store.find_version(conn, row["id"], row["latest_version_id"])
             if version is not None and version["status"] == "ready":
@@ -197,6 +198,7 @@ async def render_model(platform: Platform, row: dict[str, Any], urls: Urls) -> d
         latest_version=latest,
         hardware=row["hardware"],
         created_at=isoformat(row["created_at"]),
+        building_version=building["id"] if building else None,
     ).to_json()
 
 

@@ -52,6 +52,7 @@ async def instance_spec(platform: Platform, info: VersionInfo) -> InstanceSpec:
         concurrency=int(row["concurrency"] or 1),
         environment=trained_weights_environment(platform, row),
         upload_url=platform.upload_url,
+        upload_outputs=not info.returns_file_list,  # their order survives only inline
         setup_timeout=platform.settings.setup_timeout,
     )
 

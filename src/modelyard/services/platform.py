@@ -35,12 +35,14 @@ from modelyard.sandbox import detect as detect_sandbox
 from modelyard.sandbox import listen_unix
 from modelyard.services import deployments as deployments_service
 from modelyard.services import instances as instances_service
+from modelyard.services import pending_builds
 from modelyard.services.billing import InstanceBilling
 from modelyard.services.catalog import Catalog
 from modelyard.services.cluster import RemoteRuntime, WorkerLoops
 from modelyard.services.execution import Execution
 from modelyard.services.inputs import InputResolver
 from modelyard.services.leader import Leader
+from modelyard.services.pending_builds import PendingBuilds
 from modelyard.services.predictions import requeue
 from modelyard.services.retention import Retention
 from modelyard.services.secrets import SecretInputs
@@ -122,6 +124,7 @@ class Platform:
             deployments_service.billing_target, self
         )
         self.secret_inputs = SecretInputs(lambda: self.secret)
+        self.pending_builds = PendingBuilds(self)  # predictions waiting on a build
         self.rate_limits = RateLimits.parse(
             settings.rate_limit_create,
             settings.rate_limit_other,
@@ -291,11 +294,15 @@ class Platform:
             rows = await predictions_store.list_by_status(
                 conn, [Status.STARTING.value, Status.PROCESSING.value]
             )
+        queued = {row["id"] for row in await pending_builds.recover(self, rows)}
         for row in sorted(rows, key=lambda r: r["created_at"]):
             if row["status"] == Status.PROCESSING.value:
                 from modelyard.services.predictions import finish_running_after_crash
 
                 await finish_running_after_crash(self, row, RESTART_ERROR)
+                continue
+            if row["id"] not in queued:  # waiting on a build (see services/pending_builds.py)
+                self.bus.open(row["id"])
                 continue
             async with self.db.connect() as conn:
                 account = await accounts_store.find_account_by_id(conn, row["account_id"])

@@ -18,6 +18,7 @@ from modelyard.core.states import Status, transition
 from modelyard.core.timeutil import isoformat, parse_iso, utcnow
 from modelyard.events import DONE
 from modelyard.queue import QueueItem
+from modelyard.services import pending_builds
 from modelyard.services.catalog import VersionInfo
 from modelyard.services.urls import Urls
 from modelyard.store import predictions as store
@@ -70,12 +71,16 @@ async def create_prediction(
     """
     platform.check_accepting()  # 503 while the platform shuts down
     await platform.meter.ensure_can_run(account.id)
-    cleaned = version.schema.clean(body.input)
-    await platform.inputs.check(cleaned, version.schema, account.id)
+    if version.building:  # no schema yet: the input is checked once the version is built
+        cleaned, sealed = pending_builds.seal_input(platform, body.input)
+    else:
+        cleaned = version.schema.clean(body.input)
+        await platform.inputs.check(cleaned, version.schema, account.id)
     events_filter = await platform.webhooks.check_request(body)
-    sealed = None
-    if version.schema.secret_fields:
-        cleaned, sealed = platform.secret_inputs.seal(cleaned, version.schema.secret_fields)
+    if not version.building:
+        sealed = None
+        if version.schema.secret_fields:
+            cleaned, sealed = platform.secret_inputs.seal(cleaned, version.schema.secret_fields)
     prediction_id = ids.new_prediction_id()
     now = utcnow()
     row: dict[str, Any] = dict(
@@ -88,14 +93,14 @@ async def create_prediction(
         deployment=deployment,
         input=cleaned,
         output=None,
-        logs="",
+        logs=platform.pending_builds.logs_text(version.pk) if version.building else "",
         error=None,
         status=Status.STARTING.value,
         metrics={},
         source=source,
         webhook=body.webhook or body.webhook_completed,
         webhook_events_filter=events_filter,
-        stream_token=ids.new_capability() if version.is_iterator else None,
+        stream_token=ids.new_capability() if version.is_iterator or version.building else None,
         data_removed=False,
         created_at=now,
         started_at=None,
@@ -109,16 +114,19 @@ async def create_prediction(
     async with platform.db.begin() as conn:
         await store.create_prediction(conn, **row)
     platform.bus.open(prediction_id)
-    platform.execution.accept(row)
-    await platform.queue.enqueue(
-        QueueItem(
-            prediction_id,
-            queue or version.queue,
-            account.username,
-            time.time(),
-            hardware=row["hardware"],
+    if version.building:
+        await platform.pending_builds.hold(row)
+    else:
+        platform.execution.accept(row)
+        await platform.queue.enqueue(
+            QueueItem(
+                prediction_id,
+                queue or version.queue,
+                account.username,
+                time.time(),
+                hardware=row["hardware"],
+            )
         )
-    )
     logger.info("prediction %s created on %s (starting)", prediction_id, version.model)
     platform.webhooks.register(prediction_id, row["webhook"], events_filter)
     await platform.webhooks.notify(prediction_id, "start")
@@ -277,6 +285,9 @@ async def list_predictions(
     created_before: datetime | None = None,
     source: str | None = None,
     kind: str | None = "prediction",
+    model: str | None = None,
+    status: str | None = None,
+    limit: int = PAGE_SIZE,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page (newest first) and the cursor of the next page, if any."""
     before = decode_cursor(cursor) if cursor else None
@@ -285,14 +296,16 @@ async def list_predictions(
             conn,
             account_ids=list(account.account_ids),
             before=before,
-            limit=PAGE_SIZE + 1,
+            limit=limit + 1,
             created_after=created_after,
             created_before=created_before,
             source=source,
             kind=kind,
+            model=model,
+            status=status,
         )
-    next_cursor = encode_cursor(rows[PAGE_SIZE - 1]) if len(rows) > PAGE_SIZE else None
-    return rows[:PAGE_SIZE], next_cursor
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
 
 
 def render_prediction(

@@ -208,9 +208,12 @@ async def _build_into(platform: Platform, staged: StagedPush, log: LogFn) -> dic
                     conn, existing["pk"], status="building", error=None, source_dir=relative
                 )
         lines: list[str] = []
+        pending = platform.pending_builds
+        pending.started(existing["pk"])
 
         def record(line: str) -> None:
             lines.append(line)
+            pending.log(existing["pk"], line)
             log(line)
 
         try:
@@ -222,13 +225,15 @@ async def _build_into(platform: Platform, staged: StagedPush, log: LogFn) -> dic
                 sandbox=platform.sandbox,
             )
         except BaseException as exc:
-            async with platform.db.begin() as conn:
-                await store.delete_version(conn, existing["pk"])
+            error = (
+                exc if isinstance(exc, ModelyardError) else BuildError(f"The build failed: {exc}")
+            )
+            await asyncio.shield(_forget_failed(platform, existing["pk"], error.detail))
             if not await _source_in_use(platform, digest, relative):
                 shutil.rmtree(source, ignore_errors=True)
             if isinstance(exc, ModelyardError) or not isinstance(exc, Exception):
                 raise
-            raise BuildError(f"The build failed: {exc}", logs="\n".join(lines[-50:])) from exc
+            raise BuildError(error.detail, logs="\n".join(lines[-50:])) from exc
         values = _version_values(platform, built, "\n".join(lines))
         async with platform.db.begin() as conn:
             await store.update_version(conn, existing["pk"], **values)
@@ -237,6 +242,7 @@ async def _build_into(platform: Platform, staged: StagedPush, log: LogFn) -> dic
         platform.catalog.forget(existing["pk"])
     assert version is not None
     await _publish(platform, staged)
+    await platform.pending_builds.ready(existing["pk"])  # once workers can fetch it
     _report_python(built, log)
     return version
 
@@ -244,6 +250,17 @@ async def _build_into(platform: Platform, staged: StagedPush, log: LogFn) -> dic
 async def _publish(platform: Platform, staged: StagedPush) -> None:
     if platform.role == "api":  # cluster workers fetch it from storage
         await bundles.publish(platform, staged.source, staged.digest)
+
+
+async def _forget_failed(platform: Platform, pk: int, error: str) -> None:
+    """A failed build leaves no version; predictions that waited on it fail with its error
+    (the version row stays, marked failed, while they refer to it)."""
+    await platform.pending_builds.failed(pk, error)
+    async with platform.db.begin() as conn:
+        if await store.count_version_predictions(conn, pk):
+            await store.update_version(conn, pk, status="failed", error=error)
+        else:
+            await store.delete_version(conn, pk)
 
 
 def _place(unpacked: Path, source: Path) -> None:
@@ -368,3 +385,36 @@ async def import_directory(
         )
     bundle = await asyncio.to_thread(pack_bundle, directory)
     return await push_version(platform, account, owner, name, bundle, log, weights=weights)
+
+
+async def stage_directory(
+    platform: Platform, account: Account, directory: Path, owner: str, name: str
+) -> StagedPush:
+    """Stage a Cog directory as a push to owner/name and record its version as building, so
+    predictions made before its build starts wait for it (the built-in catalog at start)."""
+    from modelyard.builder import pack_bundle
+
+    bundle = await asyncio.to_thread(pack_bundle, directory)
+    staged = await stage_push(platform, account, owner, name, bundle)
+    try:
+        async with platform.db.begin() as conn:
+            existing = await store.find_version(conn, staged.model["id"], staged.digest)
+            if existing is None:
+                existing = await store.create_version(
+                    conn,
+                    id=staged.digest,
+                    model_id=staged.model["id"],
+                    status="building",
+                    created_at=utcnow(),
+                    build_logs="",
+                    concurrency=1,
+                    gpu=False,
+                )
+            elif existing["status"] == "failed":
+                await store.update_version(conn, existing["pk"], status="building", error=None)
+        if existing["status"] != "ready":
+            platform.pending_builds.started(existing["pk"])
+    except BaseException:
+        await staged.discard()
+        raise
+    return staged

@@ -163,3 +163,9 @@ async def count_active_tokens(conn: Conn, account_id: int) -> int:
         tokens.c.account_id == account_id, tokens.c.revoked_at.is_(None)
     )
     return int((await conn.execute(query)).scalar_one())
+
+
+async def set_password_hash(conn: Conn, account_id: int, password_hash: str) -> None:
+    await conn.execute(
+        update(accounts).where(accounts.c.id == account_id).values(password_hash=password_hash)
+    )

@@ -151,3 +151,13 @@ async def list_latest_versions(conn: Conn, *, visible_to: list[str]) -> list[dic
         .order_by(models.c.owner, models.c.name)
     )
     return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
+async def list_building_versions(conn: Conn) -> list[dict[str, Any]]:
+    """Versions whose build is recorded as in flight, each with its model's owner and name."""
+    query = (
+        select(versions, models.c.owner, models.c.name)
+        .join(models, models.c.id == versions.c.model_id)
+        .where(versions.c.status == "building")
+    )
+    return [dict(r._mapping) for r in (await conn.execute(query)).all()]

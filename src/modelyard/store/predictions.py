@@ -61,6 +61,8 @@ async def list_predictions(
     created_before: datetime | None = None,
     source: str | None = None,
     kind: str | None = "prediction",  # or "training": trainings are listed apart
+    model: str | None = None,
+    status: str | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first, of `account_id` (or any of `account_ids`); `before` is the (created_at, id)
     keyset cursor of the previous page."""
@@ -82,6 +84,10 @@ async def list_predictions(
         stmt = stmt.where(predictions.c.source == source)
     if kind is not None:
         stmt = stmt.where(predictions.c.kind == kind)
+    if model is not None:
+        stmt = stmt.where(predictions.c.model == model)
+    if status is not None:
+        stmt = stmt.where(predictions.c.status == status)
     stmt = stmt.order_by(predictions.c.created_at.desc(), predictions.c.id.desc()).limit(limit)
     return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
 
@@ -114,3 +120,23 @@ async def remove_data(conn: Conn, prediction_ids: list[str]) -> None:
         .where(predictions.c.id.in_(prediction_ids))
         .values(input={}, output=None, logs="", secret_input=None, data_removed=True)
     )
+
+
+async def list_starting_of_version(conn: Conn, version_pk: int) -> list[str]:
+    """Ids of the version's predictions still `starting`, oldest first."""
+    stmt = (
+        select(predictions.c.id)
+        .where(predictions.c.version_pk == version_pk, predictions.c.status == "starting")
+        .order_by(predictions.c.created_at)
+    )
+    return [r[0] for r in (await conn.execute(stmt)).all()]
+
+
+async def update_starting_logs(conn: Conn, version_pk: int, logs: str) -> None:
+    """Set the logs of the version's `starting` predictions (a build's progress)."""
+    stmt = (
+        update(predictions)
+        .where(predictions.c.version_pk == version_pk, predictions.c.status == "starting")
+        .values(logs=logs)
+    )
+    await conn.execute(stmt)

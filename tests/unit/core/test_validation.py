@@ -106,3 +106,20 @@ def test_field_kinds(schema: InputSchema) -> None:
 def test_urls_accepted_for_files(schema: InputSchema) -> None:
     for url in ("https://example.com/a.png", "http://h/x", "data:image/png;base64,AAAA"):
         assert schema.clean({"prompt": "a", "image": url})["image"] == url
+
+
+@pytest.mark.parametrize("name", ["prompt", "n", "color", "image"])
+def test_null_for_a_field_that_is_not_optional_is_refused(schema: InputSchema, name: str) -> None:
+    payload = {"prompt": "hi", name: None}
+    with pytest.raises(InvalidInput) as caught:
+        schema.clean(payload)
+    assert caught.value.errors == [
+        {"field": name, "message": "must not be null (it is not Optional)"}
+    ]
+    assert name in caught.value.detail
+
+
+def test_null_in_an_any_of_with_null_is_optional() -> None:
+    prop = {"anyOf": [{"type": "string"}, {"type": "null"}], "x-order": 0}
+    openapi = {"components": {"schemas": {"Input": {"type": "object", "properties": {"s": prop}}}}}
+    assert InputSchema.from_openapi(openapi).clean({"s": None}) == {}
