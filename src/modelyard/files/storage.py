@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import anyio
 
@@ -96,13 +97,23 @@ class LocalFileStorage(FileStorage):
         return self.root / check_key(key)
 
     async def put(self, key: str, data: bytes) -> None:
+        self._write(key, lambda fh: fh.write(data), len(data))
+
+    async def put_file(self, key: str, path: Path) -> None:
+        def copy(fh: BinaryIO) -> None:
+            with path.open("rb") as source:
+                shutil.copyfileobj(source, fh, 1 << 20)
+
+        await anyio.to_thread.run_sync(self._write, key, copy, path.stat().st_size)
+
+    def _write(self, key: str, write: Callable[[BinaryIO], object], size: int) -> None:
         path = self._path(key)
         tmp: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                write(fh)
             os.replace(tmp, path)
         except OSError as exc:
             if tmp is not None:  # nothing half-written stays behind
@@ -110,7 +121,7 @@ class LocalFileStorage(FileStorage):
                     os.unlink(tmp)
             if exc.errno not in _FULL:
                 raise
-            logger.error("no space left to store %s (%d bytes): %s", key, len(data), exc)
+            logger.error("no space left to store %s (%d bytes): %s", key, size, exc)
             if self.on_full is not None:
                 self.on_full(key)
             raise StorageFull(key) from exc
@@ -118,6 +129,13 @@ class LocalFileStorage(FileStorage):
     async def get(self, key: str) -> bytes | None:
         path = self._path(key)
         return path.read_bytes() if path.is_file() else None
+
+    async def get_file(self, key: str, path: Path) -> bool:
+        source = self._path(key)
+        if not source.is_file():
+            return False
+        await anyio.to_thread.run_sync(shutil.copyfile, source, path)
+        return True
 
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
