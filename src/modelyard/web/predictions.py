@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -96,32 +95,13 @@ async def events(prediction_id: str, request: Request, viewer: SignedIn) -> Resp
     platform = platform_of(request)
     row = await service.get_prediction(platform, viewer, prediction_id)
     urls = platform.urls(str(request.base_url))
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
-    async def pump() -> None:
-        try:
-            async for name, data, _seq, _ts in streams_service.stream_events(platform, row, urls):
-                queue.put_nowait(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
-        finally:
-            queue.put_nowait(None)
-
-    async def body() -> AsyncIterator[bytes]:
-        task = asyncio.ensure_future(pump())
-        try:
-            while True:
-                try:
-                    chunk = await asyncio.wait_for(queue.get(), KEEPALIVE_EVERY)
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
-                if chunk is None:
-                    return
-                yield chunk
-        finally:
-            task.cancel()
+    async def chunks() -> AsyncIterator[bytes]:
+        async for name, data, _seq, _ts in streams_service.stream_events(platform, row, urls):
+            yield f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
     return StreamingResponse(
-        body(),
+        streams_service.with_keepalive(chunks(), KEEPALIVE_EVERY, b": keep-alive\n\n"),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

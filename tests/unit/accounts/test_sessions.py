@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -13,14 +11,6 @@ from modelyard.core.errors import BadRequest, NotFound
 from modelyard.store import Database
 
 SECRET = b"k" * 32
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def test_password_session_ends_when_the_password_changes(db: Database) -> None:

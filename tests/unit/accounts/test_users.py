@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from modelyard import accounts
 from modelyard.accounts import users as users_module
 from modelyard.core.errors import BadRequest, Conflict, NotFound
 from modelyard.store import Database
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def test_organizations_and_what_members_act_for(db: Database) -> None:
