@@ -361,3 +361,13 @@ def test_embeddings_refuse_token_arrays(srv: Server) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client(srv).embeddings.create(model=EMBED, input=[[1, 2, 3]])
     assert caught.value.param == "input"
+
+
+def test_a_waiting_client_that_leaves_cancels_the_prediction(srv: Server) -> None:
+    body = {"model": LLM, "messages": [{"role": "user", "content": " ".join(["w"] * 40)}]}
+    with srv.http() as http:
+        with pytest.raises(httpx.ReadTimeout):
+            http.post("/openai/v1/chat/completions", json=body, timeout=2)
+        newest = http.get("/v1/predictions", params={"source": "openai"}).json()["results"][0]
+    assert " w w w " in newest["input"]["messages"]  # this call's prediction
+    assert wait_status(srv, newest["id"], timeout=30)["status"] == "canceled"
