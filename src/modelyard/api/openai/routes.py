@@ -64,8 +64,8 @@ async def chat_completions(
 
         return _stream(request, run, events())
     await _unless_gone(request, _drain(run), platform, account, run.id)
-    answer = chat_completion(chat_id, created, body.model, run.text, run.finish_reason, run.usage())
-    return json_response(answer, headers={PREDICTION_HEADER: run.id})
+    finished = (run.text, run.finish_reason, run.usage())
+    return _answer(run, chat_completion(chat_id, created, body.model, *finished))
 
 
 @router.post("/completions")
@@ -94,10 +94,8 @@ async def completions(
 
         return _stream(request, run, events())
     await _unless_gone(request, _drain(run), platform, account, run.id)
-    answer = text_completion(
-        completion_id, created, body.model, run.text, run.finish_reason, run.usage()
-    )
-    return json_response(answer, headers={PREDICTION_HEADER: run.id})
+    finished = (run.text, run.finish_reason, run.usage())
+    return _answer(run, text_completion(completion_id, created, body.model, *finished))
 
 
 @router.post("/embeddings")
@@ -140,6 +138,10 @@ async def get_model(model_id: str, platform: PlatformDep, account: CurrentAccoun
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _answer(run: service.TextRun, answer: dict[str, Any]) -> Response:
+    return json_response(answer, headers={PREDICTION_HEADER: run.id})
 
 
 async def _drain(run: service.TextRun) -> None:
