@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 
+from tests.integration.cluster import MODES, start_platform
 from tests.integration.harness import MODELS, Server
 
 LLM = "admin/openai-llm"  # declares `openai.chat` with a messages input; reports token counts
@@ -22,11 +23,15 @@ EMBED = "admin/openai-embed"  # declares `openai.embeddings`
 NOT_OPTED_IN = "admin/tokens"
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) -> Iterator[Server]:
-    server = Server(
-        data_dir=tmp_path_factory.mktemp("openai") / "data", envs_dir=shared_envs_dir
-    ).start()
+@pytest.fixture(scope="module", params=MODES)
+def srv(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_envs_dir: Path,
+) -> Iterator[Server]:
+    """Embedded, and in `make test-cluster` 2 API replicas + 2 workers behind a balancer."""
+    root = tmp_path_factory.mktemp("openai")
+    server = start_platform(request.param, root, shared_envs_dir, {})
     server.versions = {  # type: ignore[attr-defined]
         name: server.push(name, f"admin/{name}")
         for name in ("openai-llm", "openai-plain", "openai-embed", "tokens")
