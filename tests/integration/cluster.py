@@ -2,29 +2,42 @@
 each with its own data directory, on a database of their own in this machine's PostgreSQL, a
 `redis-server` of their own on a free port and an S3 bucket on moto's server.
 
-It stands in for `Server`: `url` alternates between the two API replicas at every use, so a
-test's clients (the official one, `http()`, the CLI) talk to both.
+It stands in for `Server`: `url` is a load balancer (tests/integration/balancer.py) that sends
+each new connection to the next API replica, so a test's clients (the official one, `http()`,
+the CLI) talk to both; the replicas' public URL is the balancer's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import logging
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import CompletedProcess
+from typing import Any
 
 import asyncpg
 import boto3
 import httpx
+import pytest
 
 from tests.backends import S3_ENV, RedisServer, S3Endpoint, free_port, moto_server
-from tests.integration.harness import MODELS, Server, modelyard
+from tests.integration.balancer import Balancer
+from tests.integration.harness import Server, modelyard, push_with
 
 POSTGRES = "postgresql://127.0.0.1:5432"
+
+# Suites that must hold in both deployments parametrize their platform fixture with this.
+MODES = ["embedded", pytest.param("cluster", marks=pytest.mark.cluster)]
+
+
+def start_platform(mode: str, root: Path, envs_dir: Path, settings: dict[str, str]) -> Any:
+    """A started `Server` (embedded) or `Cluster` (cluster mode) under `root`."""
+    if mode == "cluster":
+        return Cluster(root / "cluster", envs_dir, settings).start()
+    return Server(data_dir=root / "data", envs_dir=envs_dir, settings=settings).start()
 
 
 @dataclass
@@ -44,14 +57,15 @@ class Cluster:
     redis: RedisServer | None = None
     s3: S3Endpoint | None = None
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-    _turn: Iterator[int] = field(default_factory=itertools.count)
+    balancer: Balancer | None = None
 
     # -- what tests use, as on Server ---------------------------------------------------------
 
     @property
     def url(self) -> str:
-        """The next API replica's URL (round robin)."""
-        return self.apis[next(self._turn) % len(self.apis)].url
+        """The load balancer in front of the API replicas."""
+        assert self.balancer is not None
+        return self.balancer.url
 
     def http(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(
@@ -72,11 +86,7 @@ class Cluster:
         return modelyard(*args, env=self.env(), cwd=cwd, timeout=timeout)
 
     def push(self, scenario: str | Path, model: str, *extra: str) -> str:
-        directory = scenario if isinstance(scenario, Path) else MODELS / scenario
-        result = self.cli("push", str(directory), model, *extra)
-        assert result.returncode == 0, f"push failed:\n{result.stdout}\n{result.stderr}"
-        line = [ln for ln in result.stdout.splitlines() if "Pushed" in ln][-1]
-        return line.rsplit(":", 1)[-1].strip()
+        return push_with(self.cli, scenario, model, *extra)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -90,22 +100,29 @@ class Cluster:
             "MODELYARD_STORAGE_URL": self.s3.storage_url("files"),
             "MODELYARD_SECRET_KEY": self.secret,
             "MODELYARD_HEARTBEAT_INTERVAL": "1",
+            "MODELYARD_PUBLIC_URL": self.url,
             **S3_ENV,
             **self.settings,
         }
 
     def start(self) -> Cluster:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.balancer = Balancer(self._live_apis).start()
+        self._stack.callback(self.balancer.stop)
         self.redis = RedisServer(free_port(), self.root)
         self.redis.start()
         self._stack.callback(self.redis.stop)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
         endpoint = self._stack.enter_context(moto_server())
         bucket = f"modelyard-{secrets.token_hex(4)}"
         boto3.client("s3", endpoint_url=endpoint, **_boto_credentials()).create_bucket(
             Bucket=bucket
         )
         self.s3 = S3Endpoint(endpoint, bucket)
-        asyncio.run(_create_database(self.database))
-        self._stack.callback(lambda: asyncio.run(_drop_database(self.database)))
+        asyncio.run(_admin(f'CREATE DATABASE "{self.database}"'))
+        self._stack.callback(
+            lambda: asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
+        )
         result = modelyard("tokens", "create", env=self._server("api", 0).env())
         assert result.returncode == 0, result.stderr
         self.token = result.stdout.strip()
@@ -116,6 +133,9 @@ class Cluster:
         for process in self.apis + self.workers:
             process.wait_ready(120)
         return self
+
+    def _live_apis(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", api.port) for api in self.apis if api.process is not None]
 
     def _server(self, command: str, n: int) -> Server:
         settings = {**self.shared, "MODELYARD_REGISTER_BUILTIN_MODELS": "0"}
@@ -143,18 +163,10 @@ class Cluster:
         process.kill()
 
 
-async def _create_database(name: str) -> None:
+async def _admin(statement: str) -> None:
     admin = await asyncpg.connect(f"{POSTGRES}/test")
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
-async def _drop_database(name: str) -> None:
-    admin = await asyncpg.connect(f"{POSTGRES}/test")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(statement)
     finally:
         await admin.close()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.cluster import MODES, start_platform
 from tests.integration.harness import Server
 
 SCENARIOS = (
@@ -25,18 +26,23 @@ SCENARIOS = (
 )
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) -> Iterator[Server]:
-    """One platform for the suite, with every test model pushed as admin/<scenario>."""
-    srv = Server(
-        data_dir=tmp_path_factory.mktemp("shared") / "data",
-        envs_dir=shared_envs_dir,
-        settings={
-            "MODELYARD_ALLOW_PRIVATE_NETWORKS": "1",
-            # Local weights of the tests live in their temporary folders.
-            "MODELYARD_WEIGHTS_DIRS": str(tmp_path_factory.getbasetemp()),
-        },
-    ).start()
+@pytest.fixture(scope="session", params=MODES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path
+) -> Iterator[Server]:
+    """One platform for the suite, with every test model pushed as admin/<scenario>.
+
+    `embedded`: one `modelyard serve`. `cluster` (make test-cluster): 2 `modelyard api` and 2
+    `modelyard worker` processes on Postgres, Redis and S3, the URL alternating between the API
+    replicas (tests/integration/cluster.py).
+    """
+    settings = {
+        "MODELYARD_ALLOW_PRIVATE_NETWORKS": "1",
+        # Local weights of the tests live in their temporary folders.
+        "MODELYARD_WEIGHTS_DIRS": str(tmp_path_factory.getbasetemp()),
+    }
+    root = tmp_path_factory.mktemp("shared")
+    srv = start_platform(request.param, root, shared_envs_dir, settings)
     srv.versions = {name: srv.push(name, f"admin/{name}") for name in SCENARIOS}  # type: ignore[attr-defined]
     yield srv
     srv.stop()

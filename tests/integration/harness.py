@@ -9,7 +9,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,11 +151,21 @@ class Server:
 
     def push(self, scenario: str | Path, model: str, *extra: str) -> str:
         """Push a test model directory; returns the version id."""
-        directory = scenario if isinstance(scenario, Path) else MODELS / scenario
-        result = self.cli("push", str(directory), model, *extra)
-        assert result.returncode == 0, f"push failed:\n{result.stdout}\n{result.stderr}"
-        line = [ln for ln in result.stdout.splitlines() if "Pushed" in ln][-1]
-        return line.rsplit(":", 1)[-1].strip()
+        return push_with(self.cli, scenario, model, *extra)
+
+
+def push_with(
+    cli: Callable[..., subprocess.CompletedProcess[str]],
+    scenario: str | Path,
+    model: str,
+    *extra: str,
+) -> str:
+    """`modelyard push` a test model directory through `cli`; returns the version id."""
+    directory = scenario if isinstance(scenario, Path) else MODELS / scenario
+    result = cli("push", str(directory), model, *extra)
+    assert result.returncode == 0, f"push failed:\n{result.stdout}\n{result.stderr}"
+    line = [ln for ln in result.stdout.splitlines() if "Pushed" in ln][-1]
+    return line.rsplit(":", 1)[-1].strip()
 
 
 def processes_with(marker: str) -> Iterator[int]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.cluster import MODES, start_platform
 from tests.integration.harness import MODELS, Server
 
 
@@ -37,10 +38,12 @@ def client(server: Server, token: str) -> httpx.Client:
     )
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) -> dict:  # type: ignore[type-arg]
+@pytest.fixture(scope="module", params=MODES)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path
+) -> dict:  # type: ignore[type-arg]
     tmp = tmp_path_factory.mktemp("isolation")
-    srv = Server(data_dir=tmp / "data", envs_dir=shared_envs_dir).start()
+    srv = start_platform(request.param, tmp, shared_envs_dir, {})
     try:
         for args in (
             ("users", "create", "alice"),

@@ -80,7 +80,7 @@ def test_python_client_trains_and_the_destination_runs_the_weights(
     new_version = training.output["version"]
     assert new_version.startswith(f"{dest}:") and training.destination == dest
     assert "learning line 2/2" in (training.logs or "")
-    weights = httpx.get(training.output["weights"], verify=server.verify())
+    weights = httpx.get(training.output["weights"])
     assert weights.status_code == 200 and weights.text == "alpha\nbeta\n"
     # The destination runs the trained weights, by its version and as its latest version.
     assert c.run(new_version, input={"prompt": "q"}) == "q: alpha | beta"
@@ -287,3 +287,18 @@ def test_npm_client_trains(server: Server, trainable: str) -> None:
     assert out["run"] == "n: from node"
     assert out["canceled"] == "canceled"
     assert out["listed"] is True
+
+
+def test_cli_trains_and_prints_the_new_version(
+    server: Server, trainable: str, tmp_path: Path
+) -> None:
+    dest = destination(server, "from-cli")
+    path = lines_file(tmp_path, "gamma", "delta")
+    result = server.cli("train", trainable, "--destination", dest, "-i", f"lines=@{path}")
+    assert result.returncode == 0, result.stderr
+    new_version = result.stdout.strip().splitlines()[-1]
+    assert new_version.startswith(f"{dest}:")
+    assert "learning line 2/2" in result.stderr  # the logs, shown as they came
+    assert client(server).run(new_version, input={"prompt": "c"}) == "c: gamma | delta"
+    refused = server.cli("train", "admin/echo", "--destination", dest, "-i", "text=x")
+    assert refused.returncode == 1 and "train:" in refused.stderr

@@ -22,6 +22,7 @@ LAST_USED_EVERY = 60.0
 # How long a token's account (and its memberships) is trusted without reading the database:
 # the bound on how late a revocation made elsewhere (the CLI, another replica) takes effect.
 CACHE_SECONDS = 5.0
+AUTH_CHANNEL = "modelyard_auth"  # Postgres NOTIFY channel: tokens or memberships changed
 CACHE_MAX = 10_000
 ACCOUNT_TYPES = ("user", "organization")
 
@@ -165,3 +166,12 @@ class TokenAuthenticator:
     def forget(self) -> None:
         """Drop every cached token (a revocation or a membership change in this process)."""
         self._cache.clear()
+
+    async def changed(self, conn: Conn) -> None:
+        """Tokens or memberships change in this transaction: every process forgets its cache
+        once it commits (cluster mode: other API replicas `follow`)."""
+        await self.db.notify(conn, AUTH_CHANNEL)
+
+    async def follow(self) -> None:
+        """Forget the cache whenever another process says tokens changed (Postgres only)."""
+        await self.db.listen(AUTH_CHANNEL, self.forget)

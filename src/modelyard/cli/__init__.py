@@ -15,6 +15,7 @@ from modelyard.cli import (
     run,
     serve,
     tokens,
+    train,
     users,
     workers,
 )
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("push")(push.push)
 app.command("run")(run.run)
+app.command("train")(train.train)  # issue 14: trainings
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(users.users, name="users")
 app.add_typer(users.orgs, name="orgs")

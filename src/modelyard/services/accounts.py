@@ -116,6 +116,7 @@ async def revoke_token(platform: Platform, account: Account, id_or_token: str) -
         if token is None or not (account.sees(token.account_id) or is_admin(platform, account)):
             raise NotFound("There is no such token.")
         await accounts.revoke_token(conn, token)
+        await platform.authenticator.changed(conn)
     platform.authenticator.forget()
 
 
@@ -140,6 +141,7 @@ async def create_organization(
             conn, body.username, members=list(members), display_name=body.name
         )
         names = await accounts.list_members(conn, org.username)
+        await platform.authenticator.changed(conn)
     platform.authenticator.forget()
     return {**render_account(org), "members": names}
 
@@ -158,6 +160,7 @@ async def add_member(
     async with platform.db.begin() as conn:
         await accounts.add_member(conn, organization, username)
         names = await accounts.list_members(conn, organization)
+        await platform.authenticator.changed(conn)
     platform.authenticator.forget()
     return names
 

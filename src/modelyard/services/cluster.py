@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.timeutil import utcnow
@@ -103,7 +104,7 @@ class WorkerLoops:
         self.scheduler = scheduler
         scheduler.slots = InstanceSlots(platform.db, name)
         settings = platform.settings
-        capacity = settings.worker_capacity or max(1, len(platform.hardware()))
+        capacity = settings.worker_capacity or os.cpu_count() or 1  # shown in listings
         self.registration = Registration(
             platform.db,
             name,

@@ -222,6 +222,8 @@ class Platform:
             self._tasks.append(asyncio.ensure_future(self.runtime.run()))
         if self.leader is not None:
             self._tasks.append(asyncio.ensure_future(self.leader.run()))
+        if self.role == "api":  # a token revoked on another replica stops working here too
+            self._tasks.append(asyncio.ensure_future(self.authenticator.follow()))
         self._tasks.append(asyncio.ensure_future(self.webhooks.sender.run()))
         if self.retention.period is not None and self.role != "worker":
             self._tasks.append(asyncio.ensure_future(self.retention.run()))

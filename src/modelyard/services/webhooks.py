@@ -104,7 +104,9 @@ class WebhookNotifier:
     # -- helpers ---------------------------------------------------------------------------------
 
     async def _send(self, prediction_id: str, url: str, event: str) -> None:
-        await self.sender.send_once(prediction_id, url, event, await self._payload(prediction_id))
+        payload = await self._payload(prediction_id)  # a database read: Postgres takes a while
+        self.throttle.sent(prediction_id)
+        await self.sender.send_once(prediction_id, url, event, payload)
 
     def _schedule_trailing(self, prediction_id: str, event: str) -> None:
         # Remember the newest throttled event; one delivery goes when the window opens.
@@ -120,7 +122,11 @@ class WebhookNotifier:
         self._trailing.pop(prediction_id, None)
         event = self._pending_event.pop(prediction_id, None)
         sub = self._subscriptions.get(prediction_id)
-        if event is None or sub is None or not self.throttle.take_due(prediction_id):
+        if event is None or sub is None:
+            return
+        if not self.throttle.take_due(prediction_id):
+            if self.throttle.due_at(prediction_id) is not None:  # a slow send moved the window
+                self._schedule_trailing(prediction_id, event)
             return
         self._spawn(self._send(prediction_id, sub.url, event))
 

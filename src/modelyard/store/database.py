@@ -140,6 +140,30 @@ class Database:
             key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:7], "big")
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
+    async def notify(self, conn: Conn, channel: str) -> None:
+        """Tell every process `listen`ing on `channel` once this transaction commits (Postgres
+        NOTIFY: cluster processes drop caches; one SQLite process has nobody to tell)."""
+        if not self.is_sqlite:
+            await conn.execute(text(f"NOTIFY {channel}"))
+
+    async def listen(self, channel: str, on_notify: Callable[[], None]) -> None:
+        """Call `on_notify` at every NOTIFY on `channel`, forever (reconnecting); Postgres only."""
+        assert self._async is not None
+        while True:
+            try:
+                async with self._async.connect() as aconn:
+                    raw = (await aconn.get_raw_connection()).driver_connection
+                    assert raw is not None
+                    await raw.add_listener(channel, lambda *_: on_notify())
+                    on_notify()  # whatever was missed while not listening
+                    while not raw.is_closed():
+                        await asyncio.sleep(1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("listening on %s failed; listening again", channel, exc_info=True)
+            await asyncio.sleep(1.0)
+
     async def close(self) -> None:
         if self._sync is not None:
             self._sync.dispose()

@@ -99,6 +99,13 @@ class Throttle:
         self._states[prediction_id] = _State(last_sent=now)
         return True
 
+    def sent(self, prediction_id: str) -> None:
+        """A delivery goes out now (its payload took a while to render): the next window
+        counts from here, so deliveries are never closer than `interval` when they leave."""
+        state = self._states.get(prediction_id)
+        if state is not None:
+            state.last_sent = max(state.last_sent, self._clock())
+
     def forget(self, prediction_id: str) -> None:
         """Drop the prediction's state, e.g. when it is deleted without completing."""
         self._states.pop(prediction_id, None)
