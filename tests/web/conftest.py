@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,11 @@ from tests.integration.harness import REPO, Server
 
 CHROMIUM = os.environ.get("MODELYARD_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "correct horse battery"
-LLM = "admin/smollm2"
-IMAGE = "admin/face-blur"
+LLM = "modelyard/smollm2-135m-instruct"
+IMAGE = "modelyard/face-blur"
+CATALOG = (LLM, IMAGE)
 TYPED = "admin/typed"
+BUILD_TIMEOUT_S = 1500.0
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -69,22 +72,42 @@ def _cli_with_input(srv: Server, text: str, *args: str) -> None:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) -> Iterator[Site]:
-    """One server with the catalog LLM, the face blurrer and a typed model, all admin's and
-    private; admin has a password, bob is a second user with a token."""
-    srv = Server(data_dir=tmp_path_factory.mktemp("web") / "data", envs_dir=shared_envs_dir)
+    """One server with two models of the built-in catalog (the LLM and the face blurrer) and
+    admin's private typed model; admin has a password, bob is a second user with a token."""
+    names = ",".join(ref.split("/", 1)[1] for ref in CATALOG)
+    srv = Server(
+        data_dir=tmp_path_factory.mktemp("web") / "data",
+        envs_dir=shared_envs_dir,
+        settings={
+            "MODELYARD_REGISTER_BUILTIN_MODELS": "1",
+            "MODELYARD_BUILTIN_MODELS": names,
+        },
+    )
     srv.start()
     try:
-        srv.push(REPO / "models" / "smollm2-135m-instruct", LLM)
-        srv.push(REPO / "models" / "face-blur", IMAGE)
         srv.push("typed", TYPED)
         _cli_with_input(srv, f"{PASSWORD}\n{PASSWORD}\n", "users", "set-password", "admin")
         created = srv.cli("users", "create", "bob")
         assert created.returncode == 0, created.stderr
         token = srv.cli("tokens", "create", "--user", "bob")
         assert token.returncode == 0, token.stderr
+        _wait_for_catalog(srv, time.monotonic() + BUILD_TIMEOUT_S)
         yield Site(server=srv, bob_token=token.stdout.strip())
     finally:
         srv.stop()
+
+
+def _wait_for_catalog(srv: Server, deadline: float) -> None:
+    """Until the catalog models have a version and their default example (the cover shot)."""
+    with srv.http() as http:
+        for ref in CATALOG:
+            while True:
+                model = http.get(f"/v1/models/{ref}").json()
+                example = model.get("default_example") or {}
+                if example.get("status") in ("succeeded", "failed", "canceled"):
+                    break
+                assert time.monotonic() < deadline, srv.log_path.read_text()[-5000:]
+                time.sleep(2)
 
 
 @pytest.fixture(scope="session")
@@ -116,6 +139,16 @@ def shots() -> Path:
     folder = Path(os.environ.get("WEB_SCREENSHOTS") or REPO / ".cache" / "web-screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def snap(page: Page, path: Path) -> None:
+    """A whole-page screenshot. Playwright's `full_page` leaves Chromium's hit-testing off
+    afterwards (later clicks miss), so the viewport is made as tall as the page instead."""
+    size = page.viewport_size or {"width": 1280, "height": 900}
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(height, size["height"])})
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
 
 
 def sign_in_with_password(page: Page, site: Site, username: str, password: str) -> None:

@@ -23,6 +23,7 @@ from tests.web.conftest import (
     prediction_id,
     sign_in_with_password,
     sign_in_with_token,
+    snap,
 )
 
 pytestmark = [pytest.mark.web, pytest.mark.timeout(900)]
@@ -46,13 +47,25 @@ WATCH_TOKENS = """() => {
 
 def test_password_sign_in_and_llm_tokens_appear_live(page: Page, site: Site, shots: Path) -> None:
     sign_in_with_password(page, site, "admin", PASSWORD)
-    page.screenshot(path=str(shots / "front-page.png"), full_page=True)
+    snap(page, shots / "front-page.png")
     page.goto(f"{site.url}/{LLM}")
     page.fill("#in-prompt", "Name three colours of the rainbow.")
     page.fill("#in-max_new_tokens", "12")
     page.fill("#in-temperature", "0")
     page.fill("#in-seed", "7")
-    page.screenshot(path=str(shots / "model-before-run.png"), full_page=True)
+    snap(page, shots / "model-before-run.png")
+    page.click("#tab-api")
+    snippets = page.locator("#api")
+    expect(snippets).to_be_visible()
+    expect(page.locator("#playground")).to_be_hidden()
+    for text in (
+        f'base_url="{site.url}"',
+        f'baseUrl: "{site.url}/v1"',
+        f"{site.url}/v1/models/{LLM}/predictions",
+        f'base_url="{site.url}/openai/v1"',
+    ):
+        expect(snippets).to_contain_text(text)
+    page.click("#tab-playground")
     page.evaluate(WATCH_TOKENS)
     page.click("#run")
     page.wait_for_selector("#result .out-text.live", timeout=240_000)
@@ -67,13 +80,13 @@ def test_password_sign_in_and_llm_tokens_appear_live(page: Page, site: Site, sho
     assert prediction["status"] == "succeeded"
     assert prediction["source"] == "web"
     assert shown == "".join(prediction["output"])
-    page.screenshot(path=str(shots / "model-after-run.png"), full_page=True)
+    snap(page, shots / "model-after-run.png")
     page.goto(f"{site.url}/p/{pid}")
     expect(page.locator(".metrics")).to_contain_text("predict_time")
-    page.screenshot(path=str(shots / "prediction.png"), full_page=True)
+    snap(page, shots / "prediction.png")
     page.goto(f"{site.url}/usage")
     expect(page.locator("svg.chart rect").first).to_be_attached()
-    page.screenshot(path=str(shots / "usage.png"), full_page=True)
+    snap(page, shots / "usage.png")
 
 
 def test_image_upload_renders_the_output_image(page: Page, site: Site) -> None:
@@ -102,6 +115,7 @@ def test_out_of_range_number_shows_the_422_next_to_its_field(page: Page, site: S
     page.goto(f"{site.url}/{TYPED}")
     expect(page.locator(".field[data-field=name] .req")).to_be_visible()  # required mark
     expect(page.locator("#in-color")).to_have_value("red")  # default filled in
+    expect(page.locator("#api")).not_to_contain_text("OpenAI")  # typed is no chat model
     page.fill("#in-name", "x")
     page.fill("#in-count", "50")
     page.click("#run")

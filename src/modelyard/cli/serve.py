@@ -171,7 +171,9 @@ def run_server(settings: Settings, role: str = "serve") -> None:
                 f"\nCreated the owner account [bold]{settings.owner}[/]. "
                 "Its API token, shown only once:\n"
                 f"\n    [bold green]{p.first_token}[/]\n\n"
-                f"Use it with: export REPLICATE_API_TOKEN={p.first_token}\n",
+                f"Use it with: export REPLICATE_API_TOKEN={p.first_token}\n"
+                "Sign in to the web app with it, or give the account a password: "
+                f"modelyard users set-password {settings.owner}\n",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -181,7 +183,7 @@ def run_server(settings: Settings, role: str = "serve") -> None:
         if settings.register_builtin_models:
             asyncio.ensure_future(register_builtins(p))
         where = settings.public_url or f"{settings.scheme}://{settings.host}:{settings.port}"
-        console.print(f"modelyard is serving on {where}", highlight=False)
+        console.print(f"modelyard is serving on {where} (web app and API)", highlight=False)
 
     app: ASGIApp = create_app(platform, on_ready=on_ready)
     if role == "worker":  # no public routes: only what its own model instances reach

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 PALETTE = ("#4f46e5", "#0891b2", "#16a34a", "#ca8a04", "#dc2626", "#9333ea", "#64748b")
-WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 260, 56, 36, 12
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 260, 76, 36, 12
 
 
 @dataclass(frozen=True)

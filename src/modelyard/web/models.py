@@ -23,7 +23,7 @@ from modelyard.web.security import Checked, SignedIn, Viewer, platform_of
 router = APIRouter(route_class=PageRoute)
 
 # First path segments that are never an owner's name: an unknown API path stays a JSON 404.
-RESERVED = frozenset({"v1", "internal", "static", "p", "health", "openapi.json"})
+RESERVED = frozenset({"v1", "openai", "internal", "static", "p", "health", "openapi.json"})
 EXAMPLES = 5
 
 
@@ -72,7 +72,9 @@ async def model_context(
         urls.base,
         f"{owner}/{name}",
         snippets.example_input(specs, example_input),
-        openai=snippets.supports_openai(specs, iterator),
+        openai=snippets.supports_chat(
+            next((v for v in versions if v["id"] == row["latest_version_id"]), None)
+        ),
     )
     return dict(
         model=model,

@@ -55,8 +55,21 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("js-default").enable("table")
 
 
-def markdown(text: str | None) -> Markup:
-    return Markup(_markdown().render(text or ""))  # noqa: S704 - markdown-it escapes HTML
+def markdown(text: str | None, cover: str | None = None) -> Markup:
+    """A README as HTML. Its images of files beside it (`![cover](cover.png)`) cannot be
+    fetched from here: the cover shows the model's stored cover image, other ones their alt."""
+    md = _markdown()
+    tokens = md.parse(text or "")
+    for token in tokens:
+        for child in token.children or []:
+            src = str(child.attrGet("src") or "") if child.type == "image" else ""
+            if child.type == "image" and not src.startswith(("http://", "https://", "/")):
+                if cover and src.rsplit("/", 1)[-1].startswith("cover."):
+                    child.attrSet("src", cover)
+                else:
+                    child.type, child.content = "text", child.content or src
+    html = md.renderer.render(tokens, md.options, {})
+    return Markup(html)  # noqa: S704 - markdown-it escapes the README's HTML
 
 
 def pretty(value: Any) -> str:

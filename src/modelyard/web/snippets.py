@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from modelyard.core.openai_mapping import effective_mapping
 from modelyard.web.forms import FormField
 
 
@@ -41,9 +43,12 @@ def _placeholder(spec: FormField) -> Any:
     return {"integer": 1, "number": 1.0, "boolean": True}.get(spec.type, "...")
 
 
-def supports_openai(specs: list[FormField], iterator: bool) -> bool:
-    """A text generator with a `prompt` input: the OpenAI-compatible endpoints can drive it."""
-    return iterator and any(s.name == "prompt" and s.widget in ("text", "textarea") for s in specs)
+def supports_chat(version: Mapping[str, Any] | None) -> bool:
+    """True when the version is served by the OpenAI-compatible chat endpoint."""
+    if version is None:
+        return False
+    mapping = effective_mapping(version.get("config"), version.get("openapi_schema") or {})
+    return mapping is not None and mapping.chat is not None
 
 
 def snippets(base: str, model: str, inputs: dict[str, Any], *, openai: bool) -> list[Snippet]:
@@ -89,7 +94,7 @@ def snippets(base: str, model: str, inputs: dict[str, Any], *, openai: bool) -> 
                 "OpenAI client",
                 "python",
                 "from openai import OpenAI\n\n"
-                f'client = OpenAI(base_url="{base}/v1", api_key="<your modelyard token>")\n'
+                f'client = OpenAI(base_url="{base}/openai/v1", api_key="<your modelyard token>")\n'
                 "reply = client.chat.completions.create(\n"
                 f'    model="{model}",\n'
                 f'    messages=[{{"role": "user", "content": {json.dumps(prompt)}}}],\n'

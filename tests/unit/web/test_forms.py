@@ -8,7 +8,7 @@ import pytest
 
 from modelyard.web import forms
 from modelyard.web.charts import stacked_bars
-from modelyard.web.render import environment, output_items
+from modelyard.web.render import environment, markdown, output_items
 
 SCHEMA: dict[str, Any] = {
     "components": {
@@ -149,3 +149,16 @@ def test_usage_chart_stacks_models_per_day() -> None:
     assert [m for m, _ in chart.legend] == ["<b>", "a/x", "b/y"]
     assert chart.svg.count("<rect") == 4
     assert "&lt;b&gt;" in chart.svg and "<b>" not in chart.svg  # names are escaped
+
+
+def test_readme_markdown_escapes_html_and_maps_the_cover() -> None:
+    html = markdown(
+        "# Title\n\n![cover](cover.png) ![plot](plot.png)\n\n<script>x()</script>\n\n"
+        "[bad](javascript:alert(1))",
+        cover="https://h/v1/deliveries/c.png",
+    )
+    assert "<h1>Title</h1>" in html
+    assert '<img src="https://h/v1/deliveries/c.png" alt="cover">' in html
+    assert "plot.png" not in html and "plot" in html  # a file beside the README: its alt
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert 'href="javascript:' not in html
