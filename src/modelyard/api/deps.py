@@ -23,7 +23,12 @@ def get_platform(request: Request) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
-PlatformDep = Annotated[Platform, Depends(get_platform)]
+async def _platform(request: Request) -> Platform:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
+    return get_platform(request)
+
+
+PlatformDep = Annotated[Platform, Depends(_platform)]
 
 
 async def get_account(request: Request, platform: PlatformDep) -> Account:
@@ -63,7 +68,7 @@ async def check_rate_limit(request: Request, platform: Platform, account: Accoun
 CurrentAccount = Annotated[Account, Depends(get_account)]
 
 
-def get_urls(request: Request, platform: PlatformDep) -> Urls:
+async def get_urls(request: Request, platform: PlatformDep) -> Urls:
     return platform.urls(str(request.base_url))
 
 

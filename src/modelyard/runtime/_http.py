@@ -18,9 +18,38 @@ import httpx
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
-class _QuickAckStream(httpcore.AsyncNetworkStream):
+class _CoalescingStream(httpcore.AsyncNetworkStream):
+    """Sends a request's head and body in one write, when the response is first read: each
+    write wakes the relay and coglet, and a wake-up between processes is the dearest part of
+    a loopback call on a small VM."""
+
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._inner = inner
+        self._pending: list[bytes] = []
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        await self._flush(timeout)
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._pending.append(buffer)
+
+    async def _flush(self, timeout: float | None) -> None:
+        if self._pending:
+            buffer = b"".join(self._pending)
+            self._pending.clear()
+            await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _QuickAckStream(_CoalescingStream):
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        super().__init__(inner)
         self._sock = inner.get_extra_info("socket") if _QUICKACK is not None else None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -29,16 +58,7 @@ class _QuickAckStream(httpcore.AsyncNetworkStream):
                 self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             except (OSError, AttributeError):
                 self._sock = None
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
+        return await super().read(max_bytes, timeout)
 
 
 class _QuickAckBackend(httpcore.AsyncNetworkBackend):
@@ -59,7 +79,9 @@ class _QuickAckBackend(httpcore.AsyncNetworkBackend):
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None
     ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(path, timeout, socket_options)
+        return _CoalescingStream(
+            await self._inner.connect_unix_socket(path, timeout, socket_options)
+        )
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)

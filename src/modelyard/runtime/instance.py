@@ -211,6 +211,7 @@ class Instance:
         self._streaming = True
         self._worker_fd: int | None = None  # pidfd of coglet's worker, readable once it exits
         self._tmp_baseline: frozenset[str] = frozenset()  # TMPDIR entries made before ready
+        self._finished_folders: list[Path] = []  # coglet's, of finished runs, to remove
 
     def __repr__(self) -> str:
         return (
@@ -575,6 +576,7 @@ class Instance:
         self._reaped = self._process is not None
 
     async def _remove_files(self) -> None:
+        await self._remove_finished()
         if self._tmp_fd is not None:
             os.close(self._tmp_fd)
             self._tmp_fd = None
@@ -684,7 +686,9 @@ class Instance:
         if self._runs.pop(run.id, None) is None:
             return
         run.ended.set()
-        shutil.rmtree(self._coglet_predictions() / run.id, ignore_errors=True)
+        self._finished_folders.append(self._coglet_predictions() / run.id)
+        if len(self._finished_folders) == 1:  # one task takes every folder queued meanwhile
+            self._background(self._remove_finished())
         if not self._runs:
             self._drained.set()
             self.idle_since = time.monotonic()
@@ -868,6 +872,14 @@ class Instance:
         if fd is not None:
             asyncio.get_running_loop().remove_reader(fd)
             os.close(fd)
+
+    async def _remove_finished(self) -> None:
+        """Remove coglet's folders of finished runs in a thread, after the response: an rmdir
+        took over a millisecond of the event loop per prediction under load."""
+        await asyncio.sleep(0)
+        folders, self._finished_folders = self._finished_folders, []
+        if folders:
+            await asyncio.to_thread(_remove_all, folders)
 
     def _sweep_tmp(self) -> None:
         """Remove what finished predictions left in TMPDIR (the model's outputs, once uploaded);

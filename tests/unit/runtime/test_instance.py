@@ -409,7 +409,8 @@ async def test_stop_leaves_no_process_and_removes_tmpdir(
     instance = await start_instance(make_model(STRING_MODEL, inputs=STRING_INPUTS))
     events = events_only(await collect(instance, "tmp", {"text": "tmp"}))
     assert events[-1].output == str(instance.tmpdir), "the model sees a private TMPDIR"
-    assert not Path("/tmp/coglet/predictions/tmp").exists()
+    # coglet's folder of the run goes in the background, just after the run ends.
+    assert await wait_for(lambda: not Path("/tmp/coglet/predictions/tmp").exists())
     assert (tmp_path / "pids" / f"{instance.id}.json").exists()
     pgid, worker = instance.pid, _processes.children(instance.pid)[0]
 
