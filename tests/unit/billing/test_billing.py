@@ -129,14 +129,27 @@ def test_usage_groups_and_totals() -> None:
         entry("prediction", "a/x", "cpu", 2.0, 0.0002, day2),
         entry("setup", "a/y", "gpu-t4", 4.0, 0.0009, day2),
         entry("prediction", "a/y", "gpu-t4", 1.0, 0.000225, day2),
+        entry("training", "a/y", "gpu-t4", 2.0, 0.00045, day2),
     ]
     start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
     by_model = summarize(entries, group_by="model", start=start, end=end)
     assert by_model["start"] == "2026-11-01T00:00:00Z"
-    assert by_model["total_usd"] == pytest.approx(0.001425)
+    assert by_model["total_usd"] == pytest.approx(0.001875)
     assert by_model["groups"] == [
-        {"key": "a/x", "predictions": 2, "seconds": 3.0, "usd": pytest.approx(0.0003)},
-        {"key": "a/y", "predictions": 1, "seconds": 5.0, "usd": pytest.approx(0.001125)},
+        {
+            "key": "a/x",
+            "predictions": 2,
+            "trainings": 0,
+            "seconds": 3.0,
+            "usd": pytest.approx(0.0003),
+        },
+        {
+            "key": "a/y",
+            "predictions": 1,
+            "trainings": 1,
+            "seconds": 7.0,
+            "usd": pytest.approx(0.001575),
+        },
     ]
     by_day = summarize(entries, group_by="day", start=start, end=end)
     assert [g["key"] for g in by_day["groups"]] == ["2026-11-01", "2026-11-02"]
