@@ -27,6 +27,8 @@ LLM = "modelyard/smollm2-135m-instruct"
 IMAGE = "modelyard/face-blur"
 CATALOG = (LLM, IMAGE)
 TYPED = "admin/typed"
+TYPES = "admin/cli-types"
+TICKER = "admin/ticker"
 BUILD_TIMEOUT_S = 1500.0
 
 
@@ -85,7 +87,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) -> Ite
     )
     srv.start()
     try:
-        srv.push("typed", TYPED)
+        for scenario, ref in (("typed", TYPED), ("cli-types", TYPES), ("ticker", TICKER)):
+            srv.push(scenario, ref)
         _cli_with_input(srv, f"{PASSWORD}\n{PASSWORD}\n", "users", "set-password", "admin")
         created = srv.cli("users", "create", "bob")
         assert created.returncode == 0, created.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,9 @@ from tests.web.conftest import (
     IMAGE,
     LLM,
     PASSWORD,
+    TICKER,
     TYPED,
+    TYPES,
     Site,
     prediction_id,
     sign_in_with_password,
@@ -125,6 +128,55 @@ def test_out_of_range_number_shows_the_422_next_to_its_field(page: Page, site: S
     expect(page.locator("#in-count")).to_have_attribute("aria-invalid", "true")
     expect(page.locator(".field[data-field=name] .field-error")).to_be_hidden()
     expect(page.locator("#result .panel")).to_have_count(0)  # nothing was created
+
+
+def test_lists_choices_and_booleans_reach_the_model_typed(
+    page: Page, site: Site, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "one.txt", tmp_path / "two.txt"
+    first.write_text("first file")
+    second.write_text("second file")
+    sign_in_with_token(page, site, site.server.token)
+    page.goto(f"{site.url}/{TYPES}")
+    expect(page.locator("#in-words")).to_have_value("x")  # a list's default
+    page.set_input_files("#in-files", str(first))
+    page.locator("[data-list=files] .add").click()
+    page.set_input_files("#in-files-2", str(second))
+    expect(page.locator("#in-files-2-preview")).to_have_text("two.txt")
+    page.fill("#in-words", "a")
+    page.locator("[data-list=words] .add").click()
+    page.fill("#in-words-2", "b")
+    page.select_option("#in-int_choices", "5")
+    page.check("#in-flag")
+    page.click("#run")
+    page.wait_for_selector(DONE, timeout=120_000)
+    output = json.loads(page.inner_text("#result .out-text"))
+    assert output == {
+        "files": ["first file", "second file"],
+        "words": ["a", "b"],
+        "int_choices": 5,
+        "value": 0,
+        "value_type": "int",
+        "flag": True,
+        "note": None,
+    }
+
+
+def test_logs_appear_live_and_cancel_stops_the_run(page: Page, site: Site) -> None:
+    sign_in_with_token(page, site, site.server.token)
+    page.goto(f"{site.url}/{TICKER}")
+    page.fill("#in-count", "600")
+    page.fill("#in-interval", "0.2")
+    page.click("#run")
+    logs = page.locator("#result .logs")
+    expect(logs).to_contain_text("tick 3", timeout=60_000)
+    expect(page.locator("#result .out-text.live")).to_contain_text("t3")
+    page.click("#result button.cancel")
+    expect(page.locator("#result .panel")).to_have_attribute("data-status", "canceled")
+    with site.api() as api:
+        prediction = api.get(f"/v1/predictions/{prediction_id(page)}").json()
+    assert prediction["status"] == "canceled"
+    assert prediction["source"] == "web"
 
 
 def test_keyboard_alone_runs_a_model(page: Page, site: Site) -> None:

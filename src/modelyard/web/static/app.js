@@ -72,9 +72,24 @@ function setupForm(root) {
       const list = t.closest(".list");
       const rows = list.querySelectorAll(".list-row");
       const row = rows[rows.length - 1].cloneNode(true);
+      const suffix = "-" + (rows.length + 1);
+      const renamed = {};
+      row.querySelectorAll("[id]").forEach((el) => {
+        const id = el.id.replace(/-\d+(-preview|-slider)?$/, "$1");
+        const fresh = id.replace(/(-preview|-slider)?$/, suffix + "$1");
+        renamed[el.id] = fresh;
+        el.id = fresh;
+      });
       row.querySelectorAll("input, textarea, select").forEach((el) => {
-        if (el.type !== "hidden") el.value = "";
-        if (el.id) el.id = el.id.replace(/(-\d+)?$/, "-" + (rows.length + 1));
+        if (el.type === "hidden") el.remove();
+        else el.value = "";
+        for (const key of ["preview", "mirror"]) {
+          if (el.dataset[key]) el.dataset[key] = renamed[el.dataset[key]] || el.dataset[key];
+        }
+      });
+      row.querySelectorAll(".preview, .help").forEach((el) => {
+        if (el.classList.contains("preview")) el.textContent = "";
+        else el.remove();
       });
       list.insertBefore(row, t);
       const first = row.querySelector("input, textarea, select");
