@@ -252,12 +252,17 @@ async def requeue(platform: Platform, row: dict[str, Any], owner: str) -> None:
     await platform.queue.enqueue(
         QueueItem(
             prediction_id=row["id"],
-            queue=queue or f"version:{row['version_pk']}",
+            queue=queue or f"{_queue_kind(row)}:{row['version_pk']}",
             owner=owner,
             enqueued_at=_aware(row["created_at"]).timestamp(),
             hardware=row.get("hardware") or "",
         )
     )
+
+
+def _queue_kind(row: dict[str, Any]) -> str:
+    """A training waits on its version's training queue (see services/trained.py)."""
+    return "training" if row.get("kind") == "training" else "version"
 
 
 def _aware(value: datetime) -> datetime:
