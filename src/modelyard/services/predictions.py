@@ -17,7 +17,7 @@ from modelyard.core.shapes import Prediction, PredictionUrls
 from modelyard.core.states import Status, transition
 from modelyard.core.timeutil import isoformat, parse_iso, utcnow
 from modelyard.events import DONE
-from modelyard.queue import QueueItem
+from modelyard.queue import QueueItem, QueueUnavailable
 from modelyard.services import pending_builds
 from modelyard.services.catalog import VersionInfo
 from modelyard.services.urls import Urls
@@ -118,15 +118,18 @@ async def create_prediction(
         await platform.pending_builds.hold(row)
     else:
         platform.execution.accept(row)
-        await platform.queue.enqueue(
-            QueueItem(
-                prediction_id,
-                queue or version.queue,
-                account.username,
-                time.time(),
-                hardware=row["hardware"],
+        try:
+            await platform.queue.enqueue(
+                QueueItem(
+                    prediction_id,
+                    queue or version.queue,
+                    account.username,
+                    time.time(),
+                    hardware=row["hardware"],
+                )
             )
-        )
+        except QueueUnavailable:  # accepted all the same: the row is the prediction
+            logger.warning("prediction %s waits: the leader enqueues it", prediction_id)
     logger.info("prediction %s created on %s (starting)", prediction_id, version.model)
     platform.webhooks.register(prediction_id, row["webhook"], events_filter)
     await platform.webhooks.notify(prediction_id, "start")
