@@ -87,6 +87,9 @@ def test_password_sign_in_and_llm_tokens_appear_live(page: Page, site: Site, sho
     page.goto(f"{site.url}/p/{pid}")
     expect(page.locator(".metrics")).to_contain_text("predict_time")
     snap(page, shots / "prediction.png")
+    page.click("text=Run again with these inputs")
+    expect(page.locator("#in-prompt")).to_have_value("Name three colours of the rainbow.")
+    expect(page.locator("#in-seed")).to_have_value("7")
     page.goto(f"{site.url}/usage")
     expect(page.locator("svg.chart rect").first).to_be_attached()
     snap(page, shots / "usage.png")
@@ -315,3 +318,18 @@ def test_deployment_created_and_edited_shows_its_instances(page: Page, site: Sit
     page.fill("#e-max", "99")
     page.click("form:has(#e-max) button[type=submit]")
     expect(page.locator(".problem")).to_contain_text("max_instances")
+
+
+def test_sign_out_ends_the_session(page: Page, site: Site) -> None:
+    sign_in_with_password(page, site, "admin", PASSWORD)
+    page.goto(f"{site.url}/predictions")
+    expect(page.locator("h1")).to_have_text("Predictions")
+    page.click("header button:has-text('Sign out')")
+    page.wait_for_url(f"{site.url}/")
+    expect(page.locator("header")).to_contain_text("Sign in")
+    page.goto(f"{site.url}/predictions")
+    assert page.url.startswith(f"{site.url}/login?next=")
+    page.fill("#username", "admin")
+    page.fill("#password", "not the password")
+    page.click("form:has(#password) button[type=submit]")
+    expect(page.locator(".problem")).to_contain_text("did not work")
