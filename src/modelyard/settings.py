@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     # Cluster roles (issue 10): `modelyard worker` registers under `worker_name` (default: the
     # host name) and heartbeats; the leader declares a worker lost after `worker_lost_after`.
     worker_name: str | None = None
-    worker_capacity: int = Field(default=0, ge=0)  # predictions at once; 0: one per CPU
+    worker_capacity: int = Field(default=0, ge=0)  # model instances at once; 0: one per CPU
     heartbeat_interval: float = Field(default=5.0, gt=0)
     worker_lost_after: float = Field(default=30.0, gt=0)
     reconcile_after: float = Field(default=10.0, gt=0)  # a `starting` prediction's age

@@ -45,7 +45,7 @@ def worker(
         None, help="Declared GPU inventory, e.g. gpu-t4=2 [MODELYARD_HARDWARE]."
     ),
     capacity: int = typer.Option(
-        None, help="Predictions it runs at once, for listings [MODELYARD_WORKER_CAPACITY]."
+        None, help="Model instances it runs at once [MODELYARD_WORKER_CAPACITY, default: CPUs]."
     ),
 ) -> None:
     """Start a worker agent: runs the model instances of the queues it can place (cluster mode).

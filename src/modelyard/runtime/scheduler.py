@@ -136,6 +136,7 @@ class Scheduler:
         self.scale_up_wait = scale_up_wait
         self.hooks: InstanceHooks | None = None
         self.slots: InstanceSlots | None = None
+        self.capacity: int | None = None
         self._slot_retry: dict[str, float] = {}  # queue -> when to ask for a slot again
         self.pools: dict[str, Pool] = {}
         self.running: dict[str, _Running] = {}
@@ -318,6 +319,8 @@ class Scheduler:
         if depth or now >= pool.retry_at:
             wanted = max(wanted, config.min_instances - len(active))
         wanted = min(wanted, config.max_instances - len(active))
+        if self.capacity is not None:  # a cluster worker runs at most this many instances
+            wanted = min(wanted, self.capacity - len(self._members()))
         if wanted > 0 and now < self._slot_retry.get(pool.queue, 0.0):
             return  # the cluster's other workers hold every slot; ask again shortly
         for _ in range(wanted):

@@ -104,7 +104,8 @@ class WorkerLoops:
         self.scheduler = scheduler
         scheduler.slots = InstanceSlots(platform.db, name)
         settings = platform.settings
-        capacity = settings.worker_capacity or os.cpu_count() or 1  # shown in listings
+        capacity = settings.worker_capacity or os.cpu_count() or 1
+        scheduler.capacity = capacity  # instances on this worker at once
         self.registration = Registration(
             platform.db,
             name,
