@@ -193,3 +193,65 @@ def test_fresh_serve_runs_a_prediction_made_before_its_builtin_is_built(
     prediction.wait()
     assert prediction.status == "succeeded", prediction.error
     assert prediction.output == "first run"
+
+
+def test_a_model_and_a_deployment_set_their_own_prediction_timeout(server: Server) -> None:
+    with server.http() as http:
+        made = http.post(
+            "/v1/models",
+            json={"owner": "admin", "name": "quick-sleeper", "prediction_timeout": 1.5},
+        )
+        assert made.status_code == 201 and made.json()["prediction_timeout"] == 1.5
+    version = server.push("sleeper", "admin/quick-sleeper")
+    c = client(server)
+    prediction = c.models.predictions.create(model="admin/quick-sleeper", input={"seconds": 20})
+    prediction.wait()
+    assert prediction.status == "failed" and "timed out after 1.5 seconds" in prediction.error
+    with server.http() as http:
+        deployment = http.post(
+            "/v1/deployments",
+            json={
+                "name": "patient",
+                "model": "admin/quick-sleeper",
+                "version": version,
+                "hardware": "cpu",
+                "min_instances": 0,
+                "max_instances": 1,
+                "prediction_timeout": 30,
+            },
+        )
+        assert deployment.status_code == 200, deployment.text
+        configuration = deployment.json()["current_release"]["configuration"]
+        assert configuration["prediction_timeout"] == 30
+    slow = c.deployments.predictions.create("admin/patient", input={"seconds": 3})
+    slow.wait()
+    assert slow.status == "succeeded", slow.error  # the deployment's limit, not the model's
+    with server.http() as http:
+        http.patch("/v1/deployments/admin/patient", json={"prediction_timeout": 1})
+    cut = c.deployments.predictions.create("admin/patient", input={"seconds": 20})
+    cut.wait()
+    assert cut.status == "failed" and "timed out after 1 seconds" in cut.error
+
+
+def test_a_model_sets_its_own_instance_cap(server: Server) -> None:
+    with server.http() as http:
+        made = http.post(
+            "/v1/models", json={"owner": "admin", "name": "wide-sleeper", "max_instances": 2}
+        )
+        assert made.status_code == 201 and made.json()["max_instances"] == 2
+    server.push("sleeper", "admin/wide-sleeper")
+    c = client(server)
+    predictions = [
+        c.models.predictions.create(model="admin/wide-sleeper", input={"seconds": 5})
+        for _ in range(3)
+    ]
+    for prediction in predictions:
+        prediction.wait()
+        assert prediction.status == "succeeded", prediction.error
+    instances = {c.predictions.get(p.id).instance_id for p in predictions}  # type: ignore[attr-defined]
+    assert len(instances) == 2  # the model's cap, above the installation's default of 1
+
+
+def test_serve_takes_max_instances_as_a_flag(server: Server) -> None:
+    refused = server.cli("serve", "--max-instances", "0", "--port", "1", timeout=60)
+    assert refused.returncode == 2 and "--max-instances" in refused.stdout + refused.stderr

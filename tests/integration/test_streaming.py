@@ -16,10 +16,13 @@ def client(server: Server) -> replicate.Client:
     return replicate.Client(api_token=server.token, base_url=server.url)
 
 
-def raw_events(url: str) -> list[tuple[str, str, str]]:
+def raw_events(url: str, last_event_id: str | None = None) -> list[tuple[str, str, str]]:
     """(event, id, data) of a stream read without any Authorization header."""
     events, event, ident, data = [], "", "", []
-    with httpx.stream("GET", url, headers={"Accept": "text/event-stream"}, timeout=60) as resp:
+    headers = {"Accept": "text/event-stream"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = last_event_id
+    with httpx.stream("GET", url, headers=headers, timeout=60) as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
         for line in resp.iter_lines():
@@ -120,3 +123,16 @@ def test_stream_url_needs_no_token_and_is_unguessable(server: Server) -> None:
     url = prediction.urls["stream"]
     assert httpx.get(url.rsplit("/", 1)[0] + "/wrong-token").status_code == 404
     assert any(e == "done" for e, _, _ in raw_events(url))
+
+
+def test_a_reconnecting_client_resumes_after_its_last_event_id(server: Server) -> None:
+    prediction = client(server).predictions.create(
+        model="admin/tokens", input={"prefix": "again", "pause": 0}, stream=True
+    )
+    prediction.wait()
+    events = raw_events(prediction.urls["stream"])
+    assert len(events) >= 4
+    for cut in range(len(events)):
+        resumed = raw_events(prediction.urls["stream"], last_event_id=events[cut][1])
+        assert resumed == events[cut + 1 :]
+    assert raw_events(prediction.urls["stream"], last_event_id="not ours") == events

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path as FsPath
 from typing import Any
 
-import weights as weights_lib
+import modelyard_weights as weights_lib
 from cog import BaseRunner, Input, Path
 
 ASPECT_RATIOS = {

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
-import weights as weights_lib
+import modelyard_weights as weights_lib
 from cog import AsyncConcatenateIterator, BaseRunner, Input
 
 EXPECTED = "a Hugging Face folder of Meta-Llama-3-8B-Instruct (config.json, *.safetensors, ...)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import weights as weights_lib
+import modelyard_weights as weights_lib
 from cog import BaseRunner, Input, Path
 
 EXPECTED = "a Hugging Face folder of openai/whisper-large-v3 (config.json, model.safetensors, ...)"

@@ -57,7 +57,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.platform = platform
-    app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
+    openapi.install(app)
     problems.install(app)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from modelyard.api.openapi import allowed_methods
 from modelyard.core.errors import ModelyardError
 
 logger = logging.getLogger(__name__)
@@ -34,15 +35,19 @@ async def _modelyard_error(_request: Request, exc: Exception) -> Response:
     )
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed"}
+    status, headers = exc.status_code, exc.headers
     detail = exc.detail if isinstance(exc.detail, str) else "The request could not be handled."
-    if exc.status_code == 404:
+    if status in (404, 405):  # `Allow` lists every method of the path, as documented
+        methods = allowed_methods(request.app, request.url.path)
+        if methods and request.method not in methods:
+            status, headers = 405, {"Allow": ", ".join(methods)}
+            detail = f"This URL answers {', '.join(methods)}."
+    if status == 404:
         detail = "There is nothing at this URL."
-    return problem(
-        exc.status_code, titles.get(exc.status_code, "Error"), detail, headers=exc.headers
-    )
+    return problem(status, titles.get(status, "Error"), detail, headers=headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:

@@ -35,3 +35,10 @@ def format_event(event: str, data: str, id: str) -> bytes:
 def event_id(seq: int, ts: float) -> str:
     """Replicate's event id, `<unix seconds>:<sequence>`, e.g. `1690212292:0`."""
     return f"{int(ts)}:{seq}"
+
+
+def last_sequence(last_event_id: str | None) -> int | None:
+    """The sequence in a `Last-Event-ID` header (`<seconds>:<sequence>`); None if absent or
+    not one of ours, and the stream then starts from the beginning."""
+    _, sep, seq = (last_event_id or "").strip().rpartition(":")
+    return int(seq) if sep and seq.isdigit() and len(seq) < 12 else None

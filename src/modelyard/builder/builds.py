@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -13,6 +14,7 @@ from typing import Any
 from modelyard.builder.bundle import bundle_digest
 from modelyard.builder.config import load_cog_config
 from modelyard.builder.environments import build_env
+from modelyard.builder.helpers import install_helpers
 from modelyard.builder.pipconfig import UvPipArgs
 from modelyard.builder.schema import generate_schema
 from modelyard.core.errors import BuildError
@@ -96,6 +98,7 @@ async def build_version(
         system_site_packages=system_site_packages,
         sandbox=sandbox,
     )
+    await asyncio.to_thread(install_helpers, env.venv_dir)  # modelyard_weights and kin
     result = await generate_schema(
         source_dir, env.python_executable, config, log=log, sandbox=sandbox
     )

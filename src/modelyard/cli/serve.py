@@ -41,6 +41,16 @@ def serve(
     idle_timeout: float = typer.Option(
         None, help="Seconds an idle model instance stays warm [default 300]."
     ),
+    max_instances: int = typer.Option(
+        None,
+        help="Instances per version for predictions outside deployments [default 1]; a model's "
+        "own max_instances overrides it [MODELYARD_MAX_INSTANCES].",
+    ),
+    prediction_timeout: float = typer.Option(
+        None,
+        help="Seconds a prediction may run [default 1800]; a model's or deployment's own "
+        "prediction_timeout overrides it [MODELYARD_PREDICTION_TIMEOUT].",
+    ),
     owner: str = typer.Option(
         None, help="Name of the owner account made on first start [default admin]."
     ),
@@ -119,6 +129,8 @@ def serve(
             owner=owner,
             tls_cert=tls_cert,
             tls_key=tls_key,
+            max_instances=max_instances,
+            prediction_timeout=prediction_timeout,
             allow_private_networks=allow_private_networks,
             hardware=hardware,
             billing=billing,

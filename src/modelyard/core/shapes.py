@@ -91,11 +91,15 @@ class Model(_Shape):
     created_at: str | None = None
     # Extension: the id of a version whose environment is being built now (absent if none).
     building_version: str | None = None
+    # Extensions: the model's own limits (absent: the installation's defaults).
+    max_instances: int | None = None
+    prediction_timeout: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
-        if data["building_version"] is None:
-            del data["building_version"]
+        for key in ("building_version", "max_instances", "prediction_timeout"):
+            if data[key] is None:
+                del data[key]
         return data
 
 

@@ -35,6 +35,8 @@ class VersionInfo:
     schema: InputSchema = field(repr=False)
     hardware: str = "cpu"  # the model's hardware SKU: what its predictions are billed at
     building: bool = False  # its environment is still being built: no schema yet
+    max_instances: int | None = None  # the model's own cap on instances (None: the default)
+    prediction_timeout: float | None = None  # the model's own limit in seconds
 
     @property
     def model(self) -> str:
@@ -101,6 +103,8 @@ class Catalog:
             and cached is not None
             and cached.visibility == model["visibility"]
             and cached.hardware == model["hardware"]
+            and cached.max_instances == model.get("max_instances")
+            and cached.prediction_timeout == model.get("prediction_timeout")
         ):
             return cached
         info = VersionInfo(
@@ -114,6 +118,8 @@ class Catalog:
             schema=InputSchema.from_openapi(version.get("openapi_schema") or {}),
             hardware=model.get("hardware") or "cpu",
             building=not ready,
+            max_instances=model.get("max_instances"),
+            prediction_timeout=model.get("prediction_timeout"),
         )
         if ready:
             self._by_pk[info.pk] = info

@@ -32,6 +32,7 @@ MODEL = re.compile(r"^[a-z0-9][a-z0-9_.-]*/[a-z0-9][a-z0-9_.-]*$")
 PAGE_SIZE = 100
 MAX_MIN_INSTANCES = 5
 MAX_MAX_INSTANCES = 20
+MAX_PREDICTION_TIMEOUT = 7 * 24 * 3600.0  # a model's or deployment's own limit, in seconds
 
 
 class CreateDeployment(BaseModel):
@@ -45,6 +46,7 @@ class CreateDeployment(BaseModel):
     hardware: str
     min_instances: int = Field(ge=0, le=MAX_MIN_INSTANCES)
     max_instances: int = Field(ge=0, le=MAX_MAX_INSTANCES)
+    prediction_timeout: float | None = Field(default=None, gt=0, le=MAX_PREDICTION_TIMEOUT)
 
 
 class UpdateDeployment(BaseModel):
@@ -56,6 +58,7 @@ class UpdateDeployment(BaseModel):
     hardware: str | None = None
     min_instances: int | None = Field(default=None, ge=0, le=MAX_MIN_INSTANCES)
     max_instances: int | None = Field(default=None, ge=0, le=MAX_MAX_INSTANCES)
+    prediction_timeout: float | None = Field(default=None, gt=0, le=MAX_PREDICTION_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ async def create_deployment(
             current_release=1,
             created_at=now,
         )
+        release["prediction_timeout"] = body.prediction_timeout
         await store.create_release(
             conn, deployment_id=row["id"], number=1, created_by_id=account.id, created_at=now,
             **release,
@@ -173,6 +177,9 @@ async def update_deployment(
             changes.get("hardware", old["hardware"]),
             changes.get("min_instances", old["min_instances"]),
             changes.get("max_instances", old["max_instances"]),
+        )
+        release["prediction_timeout"] = changes.get(
+            "prediction_timeout", old.get("prediction_timeout")
         )
         number = current.deployment["current_release"] + 1
         deployment_id = current.deployment["id"]
@@ -287,9 +294,16 @@ def render_deployment(view: DeploymentView) -> dict[str, Any]:
                 "hardware": release["hardware"],
                 "min_instances": release["min_instances"],
                 "max_instances": release["max_instances"],
+                **_timeout(release),
             },
         },
     }
+
+
+def _timeout(release: dict[str, Any]) -> dict[str, Any]:
+    """Extension: the release's own prediction timeout, when it has one."""
+    seconds = release.get("prediction_timeout")
+    return {} if seconds is None else {"prediction_timeout": seconds}
 
 
 # -- helpers -----------------------------------------------------------------------------------

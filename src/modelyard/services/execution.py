@@ -109,7 +109,8 @@ class Execution:
                 kind=trained.TRAINING,
                 timeout=self.platform.settings.training_timeout,
             )
-        return Job(prediction_id=prediction_id, input=job_input)
+        timeout = await placement.prediction_timeout(self.platform, row, info)
+        return Job(prediction_id=prediction_id, input=job_input, timeout=timeout)
 
     async def started(self, prediction_id: str, instance_id: str) -> bool:
         """Mark the prediction processing; False if it was canceled meanwhile (do not run it)."""

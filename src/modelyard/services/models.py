@@ -15,6 +15,7 @@ from modelyard.core.openai_mapping import effective_mapping
 from modelyard.core.shapes import Model, Version
 from modelyard.core.timeutil import isoformat, utcnow
 from modelyard.services.catalog import building_version, can_see
+from modelyard.services.deployments import MAX_MAX_INSTANCES, MAX_PREDICTION_TIMEOUT
 from modelyard.services.urls import Urls
 from modelyard.store import deployments as deployments_store
 from modelyard.store import models as store
@@ -39,6 +40,9 @@ class CreateModel(BaseModel):
     paper_url: str | None = None
     license_url: str | None = None
     cover_image_url: str | None = None
+    # Extensions: this model's own limits (null: the installation's defaults).
+    max_instances: int | None = Field(default=None, ge=1, le=MAX_MAX_INSTANCES)
+    prediction_timeout: float | None = Field(default=None, gt=0, le=MAX_PREDICTION_TIMEOUT)
 
 
 async def create_model(platform: Platform, account: Account, body: CreateModel) -> dict[str, Any]:
@@ -199,6 +203,8 @@ async def render_model(platform: Platform, row: dict[str, Any], urls: Urls) -> d
         hardware=row["hardware"],
         created_at=isoformat(row["created_at"]),
         building_version=building["id"] if building else None,
+        max_instances=row.get("max_instances"),
+        prediction_timeout=row.get("prediction_timeout"),
     ).to_json()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import NotFound
 from modelyard.runtime.hardware import gpus_per_instance
@@ -97,7 +97,26 @@ async def pool_config(platform: Platform, queue: str) -> PoolConfig:
         hardware=hardware,
         gpus=gpus_per_instance(hardware),
         min_instances=0,
-        max_instances=platform.settings.max_instances,
+        max_instances=info.max_instances or platform.settings.max_instances,
         model=info.model,
         owners=frozenset({info.owner}),
     )
+
+
+async def prediction_timeout(
+    platform: Platform, row: dict[str, Any], info: VersionInfo
+) -> float | None:
+    """A prediction's own time limit: its deployment's, else its model's; None for the
+    installation's (`MODELYARD_PREDICTION_TIMEOUT`)."""
+    if row.get("deployment"):
+        owner, _, name = row["deployment"].partition("/")
+        async with platform.db.connect() as conn:
+            deployment = await deployments_store.find_deployment(conn, owner, name)
+            release = None
+            if deployment is not None:
+                release = await deployments_store.find_release(
+                    conn, deployment["id"], deployment["current_release"]
+                )
+        if release is not None and release.get("prediction_timeout"):
+            return float(release["prediction_timeout"])
+    return info.prediction_timeout

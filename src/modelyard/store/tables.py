@@ -69,6 +69,9 @@ models = Table(
     Column("readme", Text),
     Column("default_example_id", String(32)),
     Column("latest_version_id", String(64)),
+    # A model's own limits (migration 0006); null: the installation's defaults.
+    Column("max_instances", Integer),
+    Column("prediction_timeout", Float),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("owner", "name", name="uq_models_owner_name"),
 )
@@ -261,6 +264,7 @@ deployment_releases = Table(
     Column("hardware", String(32), nullable=False),
     Column("min_instances", Integer, nullable=False),
     Column("max_instances", Integer, nullable=False),
+    Column("prediction_timeout", Float),  # seconds (migration 0006); null: the model's
     Column("created_by_id", ForeignKey("accounts.id", ondelete="SET NULL")),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("deployment_id", "number", name="uq_deployment_releases_deployment_number"),

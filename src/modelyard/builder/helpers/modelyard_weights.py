@@ -1,9 +1,16 @@
-"""Where a recipe's weights are: a local path, or an http(s) URL of a file or archive.
+"""`modelyard_weights`: where a model's weights are, a local path or an http(s) URL of a
+file or archive. modelyard puts this module into every version environment it builds, so a
+model directory imports it without shipping a copy:
+
+    import modelyard_weights
+
+    def setup(self, weights: str | None = None) -> None:
+        path = modelyard_weights.resolve(weights, recipe="sdxl", expect="a diffusers folder")
 
 The platform passes what `modelyard models import DIR --weights PATH_OR_URL` recorded as
 COG_WEIGHTS, and cog hands it to `setup(weights)`. URLs are downloaded once into
 `$MODELYARD_WEIGHTS_CACHE` (default `~/.cache/modelyard/weights`); `.tar`, `.tar.gz`,
-`.tgz` and `.zip` archives are unpacked there.
+`.tgz` and `.zip` archives are unpacked there. It imports nothing of modelyard's.
 """
 
 from __future__ import annotations
