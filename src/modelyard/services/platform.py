@@ -67,11 +67,8 @@ class Platform:
     """Everything one modelyard process runs: store, queue, events, files, runtime."""
 
     def __init__(self, settings: Settings, role: str = "serve") -> None:
-        if role != "serve" and settings.secret_key is None:
-            raise ValueError(
-                "modelyard api and modelyard worker need MODELYARD_SECRET_KEY, the same in every "
-                "process of the cluster (it signs file URLs and seals secret inputs)."
-            )
+        if role != "serve":
+            check_cluster_settings(settings)
         self.settings = settings
         self.role = role  # serve (all in one) | api | worker: see services/cluster.py
         self.worker_name = (settings.worker_name or default_name()) if role == "worker" else None
@@ -319,6 +316,28 @@ class Platform:
                 return await get_account(conn, username)
             except NotFound:
                 raise
+
+
+def check_cluster_settings(settings: Settings) -> None:
+    """Raise ValueError naming what `modelyard api` and `modelyard worker` lack: the shared
+    backends (processes share nothing else) and one secret key for the whole cluster."""
+    missing = [
+        name
+        for name, value in (
+            ("MODELYARD_DATABASE_URL (postgresql://…)", settings.database_url),
+            ("MODELYARD_REDIS_URL", settings.redis_url),
+            ("MODELYARD_STORAGE_URL", settings.storage_url),
+            ("MODELYARD_SECRET_KEY", settings.secret_key),
+        )
+        if not value
+    ]
+    if settings.database_url and not settings.database_url.startswith(("postgres", "postgresql")):
+        missing.insert(0, "MODELYARD_DATABASE_URL on PostgreSQL")
+    if missing:
+        raise ValueError(
+            "modelyard api and modelyard worker run as a cluster and need, the same in every "
+            f"process: {', '.join(missing)}. See docs/cluster.md; `modelyard serve` needs none."
+        )
 
 
 def default_catalog_dir() -> Path | None:
