@@ -34,6 +34,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) 
 
 
 def st_run(server: Server, *extra: str, seconds: int) -> subprocess.CompletedProcess[str]:
+    # Run in the server's folder: st writes a `.schemathesis/` cache where it runs.
     return subprocess.run(
         [
             str(BIN / "st"),
@@ -54,6 +55,7 @@ def st_run(server: Server, *extra: str, seconds: int) -> subprocess.CompletedPro
         capture_output=True,
         text=True,
         timeout=seconds + 120,
+        cwd=server.data_dir.parent,
     )
 
 
