@@ -375,8 +375,9 @@ class Scheduler:
         gpus: tuple[int, ...] = ()
         if config.gpus:
             if self.gpus.total(config.hardware) < config.gpus:
-                self._spawn(self._unplaceable(pool))
-                return False
+                if self.slots is None:  # one machine: it can never run here
+                    self._spawn(self._unplaceable(pool))
+                return False  # a cluster: a worker that has these GPUs takes the work
             taken = self.gpus.take(config.hardware, config.gpus)
             if taken is None:
                 self._make_room(pool, idle)

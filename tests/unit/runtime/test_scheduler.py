@@ -387,3 +387,52 @@ async def test_drain_gives_up_after_its_grace(make: Factory) -> None:
     await scheduler.drain(grace=0.3)
     assert 0.25 < time.monotonic() - began < 1
     assert slow not in sink.done
+
+
+class FakeSlots:
+    """Instance slots shared by schedulers, as the workers of a cluster share the database's."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, tuple[str, int]] = {}  # instance id -> (queue, slot)
+
+    async def claim(self, queue: str, limit: int, instance_id: str) -> bool:
+        taken = {slot for q, slot in self.held.values() if q == queue}
+        free = next((n for n in range(limit) if n not in taken), None)
+        if free is None:
+            return False
+        self.held[instance_id] = (queue, free)
+        return True
+
+    async def release(self, instance_id: str) -> None:
+        self.held.pop(instance_id, None)
+
+
+async def test_two_workers_stay_within_max_instances_together(make: Factory) -> None:
+    slots = FakeSlots()
+    (one, sink, queue), (two, sink_two, _) = make(idle_timeout=0.2), make(idle_timeout=0.2)
+    two.queue, two._wake = queue, queue.changed  # both lease from one queue
+    for scheduler in (one, two):
+        scheduler.slots = slots
+    sink_two.configs = sink.configs
+    sink_two.inputs = sink.inputs
+    sink.configs["q"] = config(min_instances=1, max_instances=2)
+    for scheduler in (one, two):
+        await scheduler.configure("q")
+    await until(lambda: len(live(one)) + len(live(two)) == 1)
+    await asyncio.sleep(0.3)  # the other worker tried and found the one warm slot held
+    assert len(live(one)) + len(live(two)) == 1
+    await submit(queue, sink, "q", 20, seconds=0.02)
+    peak = 0
+    while len(sink.done) + len(sink_two.done) < 20:
+        peak = max(peak, len(live(one)) + len(live(two)))
+        await asyncio.sleep(0.005)
+    assert peak == 2 and len(slots.held) <= 2
+
+
+async def test_a_cluster_worker_leaves_work_it_cannot_place_to_others(make: Factory) -> None:
+    scheduler, sink, queue = make()  # no GPU here
+    scheduler.slots = FakeSlots()
+    sink.configs["big"] = config(hardware="gpu-t4", gpus=1)
+    [pid] = await submit(queue, sink, "big", 1)
+    await asyncio.sleep(0.5)
+    assert pid not in sink.abandoned_ and await queue.depth("big") == 1
