@@ -333,3 +333,16 @@ def test_sign_out_ends_the_session(page: Page, site: Site) -> None:
     page.fill("#password", "not the password")
     page.click("form:has(#password) button[type=submit]")
     expect(page.locator(".problem")).to_contain_text("did not work")
+
+
+def test_password_guessing_is_slowed_down(site: Site) -> None:
+    with httpx.Client(base_url=site.url) as http:
+        form = http.get("/login").text
+        csrf = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        answers = [
+            http.post(
+                "/login", data={"username": "mallory", "password": f"guess {i}", "csrf_token": csrf}
+            ).status_code
+            for i in range(11)
+        ]
+    assert answers == [401] * 10 + [429]

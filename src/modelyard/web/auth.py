@@ -5,12 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from modelyard.accounts import issue_session, password_sign_in
+from modelyard.accounts import Bucket, RateLimit, issue_session, password_sign_in
 from modelyard.web._route import PageRoute
 from modelyard.web.render import page
 from modelyard.web.security import SESSION_COOKIE, Checked, Viewer, platform_of, safe_next
 
 router = APIRouter(route_class=PageRoute)
+
+# Guessing passwords or tokens: at most this many sign-in attempts per name and per address.
+PER_NAME = RateLimit(count=10, period=60)
+PER_ADDRESS = RateLimit(count=60, period=60)
 
 
 @router.get("/login")
@@ -26,6 +30,21 @@ async def login(request: Request, _viewer: Checked) -> Response:
         str(form.get(k) or "").strip() for k in ("username", "password", "token")
     )
     target = safe_next(str(form.get("next") or "/"))
+    address = request.client.host if request.client else "unknown"
+    buckets = (
+        Bucket(f":name:{username[:64] or '-'}", PER_NAME),
+        Bucket(f":ip:{address}", PER_ADDRESS),
+    )
+    decision = await platform.rate_limiter.hit_all("web-sign-in", buckets)
+    if not decision.allowed:
+        return page(
+            request,
+            "login.html",
+            status=429,
+            next=target,
+            username=username,
+            error=f"Too many sign-in attempts. Try again in {decision.retry_after} seconds.",
+        )
     cookie = None
     if token:
         account = await platform.authenticator.authenticate(token)
