@@ -180,6 +180,13 @@ def test_logs_appear_live_and_cancel_stops_the_run(page: Page, site: Site) -> No
         prediction = api.get(f"/v1/predictions/{prediction_id(page)}").json()
     assert prediction["status"] == "canceled"
     assert prediction["source"] == "web"
+    pid = prediction["id"]
+    page.goto(f"{site.url}/predictions?model={TICKER}&status=canceled&source=web")
+    expect(page.locator("tbody")).to_contain_text(pid)
+    for other in ("status=succeeded", "source=api", f"model={TYPED}"):
+        page.goto(f"{site.url}/predictions?{other}")
+        expect(page.locator("h1")).to_have_text("Predictions")
+        assert pid not in page.inner_text("tbody"), other
 
 
 def test_keyboard_alone_runs_a_model(page: Page, site: Site) -> None:
@@ -272,17 +279,35 @@ def test_cross_site_form_post_is_refused(page: Page, site: Site, evil_site: str)
     expect(page.locator("#new-token")).to_be_visible()
 
 
-def test_narrow_screen_has_no_sideways_scroll(browser: Browser, site: Site) -> None:
+def test_narrow_screen_offline_pages(browser: Browser, site: Site) -> None:
+    """On a phone-sized screen nothing scrolls sideways, and no page fetches anything from
+    anywhere but the platform itself (no CDN, no web font)."""
     context = browser.new_context(viewport={"width": 375, "height": 740})
+    elsewhere: list[str] = []
+    context.on(
+        "request",
+        lambda r: (
+            None if r.url.startswith((site.url, "data:", "blob:")) else elsewhere.append(r.url)
+        ),
+    )
     try:
         page = context.new_page()
         sign_in_with_token(page, site, site.server.token)
-        for path in ("/", f"/{TYPED}", "/predictions", "/usage", "/tokens"):
+        for path in (
+            "/",
+            f"/{LLM}",
+            f"/{TYPED}",
+            "/predictions",
+            "/usage",
+            "/tokens",
+            "/deployments",
+        ):
             page.goto(f"{site.url}{path}")
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 375, (path, width)
     finally:
         context.close()
+    assert elsewhere == []
 
 
 def test_state_changes_without_a_csrf_token_are_refused(site: Site) -> None:
