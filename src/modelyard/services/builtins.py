@@ -37,6 +37,7 @@ BUILTINS = (
     "piper-en-us-joe",
     "all-minilm-l6-v2",
     "smollm2-135m-instruct",
+    "smollm2-135m-lora",  # trainable (issue 14)
 )
 EXAMPLE_FILE = "example.json"
 COVER_FILES = ("cover.png", "cover.jpg", "cover.webp")
