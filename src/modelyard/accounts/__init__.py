@@ -18,6 +18,8 @@ from modelyard.accounts.ratelimits import (
     RateLimits,
     make_rate_limiter,
     parse_rate,
+    take_request,
+    throttled,
 )
 from modelyard.accounts.sessions import (
     Session,
@@ -72,4 +74,6 @@ __all__ = [
     "revoke_token",
     "session_account",
     "set_password",
+    "take_request",
+    "throttled",
 ]

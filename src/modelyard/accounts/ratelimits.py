@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from modelyard.core.errors import RateLimited
+
 UNITS = {
     "s": 1.0,
     "sec": 1.0,
@@ -227,3 +229,22 @@ def make_rate_limiter(redis_url: str | None) -> RateLimiter:
 
         return RedisRateLimiter(redis_url)
     return LocalRateLimiter()
+
+
+async def take_request(
+    limiter: RateLimiter, limits: RateLimits, kind: Kind, account_id: int, token_id: int | None
+) -> Decision:
+    """Take one request of `kind` from the account's and the token's buckets (see
+    `RateLimits.buckets`); `throttled(decision)` is the 429 to raise when it is not allowed."""
+    group, buckets = limits.buckets(kind, account_id, token_id)
+    return await limiter.hit_all(group, buckets)
+
+
+def throttled(decision: Decision) -> RateLimited:
+    """The 429 for a refused decision, with `Retry-After`."""
+    seconds = decision.retry_after
+    return RateLimited(
+        f"Request was throttled. Expected available in {seconds} "
+        f"second{'s' if seconds != 1 else ''}.",
+        headers={"Retry-After": str(seconds)},
+    )

@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from modelyard.accounts import Account, parse_authorization
+from modelyard.accounts import Account, parse_authorization, take_request, throttled
 from modelyard.api.limits import parse_json
-from modelyard.core.errors import BadRequest, InvalidInput, RateLimited, Unauthenticated
+from modelyard.core.errors import BadRequest, InvalidInput, Unauthenticated
 from modelyard.services.platform import Platform
 from modelyard.services.urls import Urls
 
@@ -51,18 +51,16 @@ async def check_rate_limit(request: Request, platform: Platform, account: Accoun
     into `ratelimit-remaining` / `ratelimit-reset` headers on the response.
     """
     create = request.method == "POST" and request.url.path.endswith(CREATE_PATHS)
-    group, buckets = platform.rate_limits.buckets(
-        "create" if create else "other", account.id, account.token_id
+    decision = await take_request(
+        platform.rate_limiter,
+        platform.rate_limits,
+        "create" if create else "other",
+        account.id,
+        account.token_id,
     )
-    decision = await platform.rate_limiter.hit_all(group, buckets)
     request.state.ratelimit = decision
     if not decision.allowed:
-        seconds = decision.retry_after
-        raise RateLimited(
-            f"Request was throttled. Expected available in {seconds} "
-            f"second{'s' if seconds != 1 else ''}.",
-            headers={"Retry-After": str(seconds)},
-        )
+        raise throttled(decision)
 
 
 CurrentAccount = Annotated[Account, Depends(get_account)]

@@ -9,7 +9,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from modelyard.accounts import Account
+from modelyard.accounts import Account, take_request, throttled
 from modelyard.core.errors import InvalidInput
 from modelyard.services import files as files_service
 from modelyard.services import models as models_service
@@ -110,6 +110,12 @@ async def run(owner: str, name: str, request: Request, viewer: SignedIn, _c: Che
     """Create a prediction from the form (source "web"); JSON for the page's script."""
     platform = platform_of(request)
     urls = platform.urls(str(request.base_url))
+    # The API's limits on creating predictions hold here too.
+    decision = await take_request(
+        platform.rate_limiter, platform.rate_limits, "create", viewer.id, viewer.token_id
+    )
+    if not decision.allowed:
+        raise throttled(decision)
     async with platform.db.connect() as conn:
         version = await platform.catalog.resolve(conn, viewer, f"{owner}/{name}")
     form = await request.form(max_part_size=4 * 1024 * 1024)
