@@ -25,6 +25,7 @@ from modelyard.core.states import Status
 from modelyard.core.timeutil import utcnow
 from modelyard.services.predictions import finish_running_after_crash, requeue
 from modelyard.store import accounts as accounts_store
+from modelyard.store import models as models_store
 from modelyard.store import workers as store
 
 if TYPE_CHECKING:
@@ -106,8 +107,15 @@ class Leader:
         async with self.platform.db.connect() as conn:
             rows = await store.list_starting_before(conn, before, RECONCILE_BATCH)
             owners = await _owners(conn, {r["account_id"] for r in rows})
+            ready = await _ready(conn, {r["version_pk"] for r in rows})
         for row in rows:
-            await requeue(self.platform, row, owners.get(row["account_id"], ""))
+            if row["version_pk"] in ready:  # one waiting on a build is queued by its builder
+                await requeue(self.platform, row, owners.get(row["account_id"], ""))
+
+
+async def _ready(conn: Any, version_pks: set[int]) -> set[int]:
+    found = {pk: await models_store.find_version_by_pk(conn, pk) for pk in version_pks}
+    return {pk for pk, version in found.items() if version and version["status"] == "ready"}
 
 
 async def _owners(conn: Any, account_ids: set[int]) -> dict[int, str]:
