@@ -35,7 +35,7 @@ from modelyard.runtime.instance import InstanceSpec, _environment
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-TARGET_S = 1.0
+TARGET_S = 0.5  # issue 11: created -> processing, p50
 
 
 def parse(ts: str) -> float:
@@ -145,10 +145,10 @@ def main() -> None:
     describe("  instance boot as the platform sees it", [r["boot"] for r in runs])
     describe("  platform: ready → processing", [r["after_ready"] for r in runs])
     platform_ms = t["p50_ms"] - c["p50_ms"]
-    verdict = "met" if t["p50_ms"] < TARGET_S * 1000 else "NOT met"
+    verdict = "met" if t["p50_ms"] <= TARGET_S * 1000 else "NOT met"
     print(
         f"  platform share {platform_ms:.1f} ms, coglet share {c['p50_ms']:.1f} ms at p50; "
-        f"target total < {TARGET_S * 1000:.0f} ms: {verdict}"
+        f"target total <= {TARGET_S * 1000:.0f} ms: {verdict}"
     )
     results["coldstart"] = {"total": t, "coglet_boot": c, "platform_share_p50_ms": platform_ms}
     if args.json:

@@ -216,6 +216,14 @@ def main() -> None:
         default=os.environ.get("MODELYARD_BENCH_POSTGRES", "postgresql://127.0.0.1:5432"),
         help="a PostgreSQL server the bench may create a database on ('' to skip)",
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        default=[],
+        help="the source tree of another commit (e.g. a `git worktree`): its `modelyard serve`"
+        " on SQLite joins the cycles as one more target, for a before/after in one run",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -237,6 +245,14 @@ def main() -> None:
                 pg = Platform(Path(tmp) / "pg", envs, {"MODELYARD_DATABASE_URL": database})
                 pg.push(HERE / "models" / "hello", "admin/hello")
                 platforms.append(("modelyard PostgreSQL", pg))
+            for tree in args.compare:
+                other = Platform(
+                    Path(tmp) / f"compare-{len(platforms)}",
+                    envs,
+                    {"PYTHONPATH": str(tree.resolve() / "src")},
+                )
+                platforms.append((f"SQLite, {tree.name}", other))
+                other.push(HERE / "models" / "hello", "admin/hello")
             instance = Instance(lite.spec(version), tmp_root=Path(tmp))
             asyncio.run_coroutine_threadsafe(instance.start(), loop).result(120)
             assert instance.pid is not None
