@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -302,3 +302,25 @@ def test_cli_trains_and_prints_the_new_version(
     assert client(server).run(new_version, input={"prompt": "c"}) == "c: gamma | delta"
     refused = server.cli("train", "admin/echo", "--destination", dest, "-i", "text=x")
     assert refused.returncode == 1 and "train:" in refused.stderr
+
+
+def test_a_training_past_its_time_limit_fails_and_makes_no_version(
+    server_factory: Callable[..., Server], tmp_path: Path
+) -> None:
+    srv = server_factory(MODELYARD_TRAINING_TIMEOUT="4").start()
+    version = srv.push("trainable", "admin/trainable")
+    c = client(srv)
+    dest = destination(srv, "too-slow")
+    began = time.monotonic()
+    training = wait(
+        c.trainings.create(
+            version=f"admin/trainable:{version}",
+            input={"lines": "data:text/plain;base64,YQo=", "pause": 60},
+            destination=dest,
+        )
+    )
+    assert training.status == "failed"
+    assert training.error == "Training timed out after 4 seconds."
+    assert time.monotonic() - began < 60 and versions_of(srv, dest) == []
+    # Predictions keep their own limit (MODELYARD_PREDICTION_TIMEOUT): the version still runs.
+    assert c.run(f"admin/trainable:{version}", input={"prompt": "p"}) == "untrained: p"
