@@ -163,14 +163,8 @@ async def _stage(platform: Platform, trained: dict[str, Any], key: str, source: 
     relative = f"{WEIGHTS_DIR}/weights{posixpath.splitext(key)[1]}"
     target = source / relative
     target.parent.mkdir(parents=True, exist_ok=True)
-    local = platform.storage.local_path(key)
-    if local is not None:
-        await asyncio.to_thread(shutil.copyfile, local, target)
-    else:
-        data = await platform.storage.get(key)
-        if data is None:
-            raise RuntimeError("the weights file is gone from storage")
-        await asyncio.to_thread(target.write_bytes, data)
+    if not await platform.storage.get_file(key, target):  # streamed, from disk or S3
+        raise RuntimeError("the weights file is gone from storage")
     target.chmod(0o644)  # the sandbox user reads it
     return relative
 
