@@ -324,3 +324,23 @@ def test_a_training_past_its_time_limit_fails_and_makes_no_version(
     assert time.monotonic() - began < 60 and versions_of(srv, dest) == []
     # Predictions keep their own limit (MODELYARD_PREDICTION_TIMEOUT): the version still runs.
     assert c.run(f"admin/trainable:{version}", input={"prompt": "p"}) == "untrained: p"
+
+
+def test_trains_without_the_sandbox_too(
+    server_factory: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Unsandboxed, coglet's webhooks reach the platform's own port and COG_WEIGHTS is the
+    file's path in the version's folder."""
+    srv = server_factory(MODELYARD_SANDBOX="none").start()
+    version = srv.push("trainable", "admin/trainable")
+    c = client(srv)
+    dest = destination(srv, "unsandboxed")
+    with lines_file(tmp_path, "open", "air").open("rb") as handle:
+        training = wait(
+            c.trainings.create(
+                version=f"admin/trainable:{version}", input={"lines": handle}, destination=dest
+            )
+        )
+    assert training.status == "succeeded", training.error
+    assert "learning line 2/2" in (training.logs or "")
+    assert c.run(training.output["version"], input={"prompt": "u"}) == "u: open | air"
