@@ -83,7 +83,8 @@ class Catalog:
 
     def __init__(self, ref_ttl: float = 2.0) -> None:
         self._by_pk: dict[int, VersionInfo] = {}
-        # ref -> (version, expiry): a create by id or by model name needs no query while fresh.
+        # ref -> (version, expiry): a create by id, by model name or on the model's own route
+        # (`model owner/name`) needs no query while fresh.
         self._refs: dict[str, tuple[VersionInfo, float]] = {}
         self.ref_ttl = ref_ttl
 
@@ -172,11 +173,15 @@ class Catalog:
     ) -> VersionInfo:
         """What `POST /v1/models/{owner}/{name}/predictions` runs: the latest version, or the
         one being built. A model the caller may not see is a 404, as a missing one."""
+        key = f"model {owner}/{name}"
+        if (info := self._fresh(key, account)) is not None:
+            return info
         try:
             model = await self.model(conn, account, owner, name)
         except NotFound as exc:
             raise NotFound(RESOURCE_NOT_FOUND) from exc
-        return await self.latest(conn, account, owner, name, building_ok=True, model=model)
+        info = await self.latest(conn, account, owner, name, building_ok=True, model=model)
+        return self._remember(key, info)
 
     async def resolve(
         self, conn: Conn, account: Account, ref: str, *, building_ok: bool = False
@@ -187,14 +192,21 @@ class Catalog:
         """
         if not isinstance(ref, str):
             raise InvalidVersion()
-        cached = self._refs.get(ref)
-        if cached is not None and cached[1] > time.monotonic():
-            info = cached[0]
-            if can_see(account, info.owner, info.visibility):
-                return info
-        info = await self._resolve(conn, account, ref, building_ok)
-        if not info.building:
-            self._refs[ref] = (info, time.monotonic() + self.ref_ttl)
+        if (info := self._fresh(ref, account)) is not None:
+            return info
+        return self._remember(ref, await self._resolve(conn, account, ref, building_ok))
+
+    def _fresh(self, key: str, account: Account | None) -> VersionInfo | None:
+        """A reference resolved less than `ref_ttl` ago, if the caller may see its model."""
+        cached = self._refs.get(key)
+        if cached is None or cached[1] <= time.monotonic():
+            return None
+        info = cached[0]
+        return info if can_see(account, info.owner, info.visibility) else None
+
+    def _remember(self, key: str, info: VersionInfo) -> VersionInfo:
+        if not info.building:  # a build in flight changes under the caller: never cached
+            self._refs[key] = (info, time.monotonic() + self.ref_ttl)
         return info
 
     async def _resolve(
