@@ -17,7 +17,10 @@ alternate targets so each sees the same machine load. CPU per prediction is read
 each wrk run, divided by the predictions answered. The platform's CPU per prediction is the
 server tree's minus the bare coglet tree's at 1 connection.
 
-    python -m bench.wrk [--seconds 5] [--cycles 3] [--json results.json]
+`--compare TREE` (the source of another commit, e.g. a `git worktree`) adds that commit's
+modelyard on SQLite and PostgreSQL to the same cycles: a before/after in one run.
+
+    python -m bench.wrk [--seconds 5] [--cycles 3] [--compare TREE] [--json results.json]
 """
 
 from __future__ import annotations
@@ -246,13 +249,16 @@ def main() -> None:
                 pg.push(HERE / "models" / "hello", "admin/hello")
                 platforms.append(("modelyard PostgreSQL", pg))
             for tree in args.compare:
-                other = Platform(
-                    Path(tmp) / f"compare-{len(platforms)}",
-                    envs,
-                    {"PYTHONPATH": str(tree.resolve() / "src")},
-                )
+                code = {"PYTHONPATH": str(tree.resolve() / "src")}
+                other = Platform(Path(tmp) / f"compare-{len(platforms)}", envs, code)
                 platforms.append((f"SQLite, {tree.name}", other))
                 other.push(HERE / "models" / "hello", "admin/hello")
+                name = f"modelyard_bench_{len(platforms)}"
+                if database and (url := postgres_database(args.postgres, name)):
+                    code["MODELYARD_DATABASE_URL"] = url
+                    other = Platform(Path(tmp) / f"compare-{len(platforms)}", envs, code)
+                    platforms.append((f"PostgreSQL, {tree.name}", other))
+                    other.push(HERE / "models" / "hello", "admin/hello")
             instance = Instance(lite.spec(version), tmp_root=Path(tmp))
             asyncio.run_coroutine_threadsafe(instance.start(), loop).result(120)
             assert instance.pid is not None
