@@ -308,6 +308,11 @@ def test_a_worker_drains_on_sigterm_and_exits_0(
         pid = create(http, "admin/sleeper", input={"seconds": 3})
         worker = worker_running(cluster, http, pid)
         assert worker.process is not None
+        listed = cluster.cli("instances")  # every worker's instances, with the worker's name
+        assert listed.returncode == 0 and _name(cluster, worker) in listed.stdout, listed.stdout
+        workers = cluster.cli("workers")
+        assert workers.returncode == 0, workers.stderr
+        assert "worker-0" in workers.stdout and "worker-1" in workers.stdout, workers.stdout
         worker.process.send_signal(signal.SIGTERM)
         assert worker.process.wait(60) == 0
         worker.process = None
