@@ -16,6 +16,9 @@ from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
+# What a command raises while Redis is away: its own errors, or a socket error it let through.
+UNAVAILABLE = (RedisError, OSError)
+
 
 def connect(url: str) -> aioredis.Redis:
     """A client that retries a failed command with backoff (a few seconds) before raising."""
@@ -49,8 +52,8 @@ async def follow(
 ) -> None:
     """Hand every entry added to the stream `key` from now on to `on_entry`, forever.
 
-    Redis away (a restart) is waited out with backoff; then `on_gap` is called, since entries
-    may have been missed, and following goes on from the newest entry.
+    Redis away (a restart) is waited out with backoff; once it answers again, following goes
+    on from the newest entry and `on_gap` is called, for what came (or was lost) meanwhile.
     """
     last: str | None = None
     backoff = 0.05
@@ -59,14 +62,14 @@ async def follow(
             if last is None:
                 head = cast(list[_Entry], await client.xrevrange(key, count=1))
                 last = text(head[0][0]) if head else "0-0"
+                on_gap()  # after the new position is taken, so no entry falls between
             got = cast(_XRead, await client.xread({key: last}, block=FOLLOW_BLOCK_MS, count=500))
             backoff = 0.05
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             logger.warning("following %s: Redis unavailable (%s), reconnecting", key, exc)
             await asyncio.sleep(backoff)
             backoff = min(MAX_BACKOFF, backoff * 2)
             last = None
-            on_gap()
             continue
         for _, entries in got or []:
             for entry_id, fields in entries:

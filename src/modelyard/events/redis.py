@@ -18,9 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from redis.exceptions import RedisError
-
-from modelyard._redis import connect, follow, text
+from modelyard._redis import UNAVAILABLE, connect, follow, text
 from modelyard.events.base import DONE, Event, EventBus
 
 logger = logging.getLogger(__name__)
@@ -124,7 +122,7 @@ class RedisEventBus(EventBus):
                 try:
                     await self._send(batch)
                     backoff = 0.05
-                except RedisError as exc:
+                except UNAVAILABLE as exc:
                     logger.warning("event bus: Redis unavailable (%s), retrying", exc)
                     await asyncio.sleep(backoff)
                     backoff = min(MAX_BACKOFF, backoff * 2)
@@ -183,7 +181,7 @@ class RedisEventBus(EventBus):
     async def _is_done(self, prediction_id: str) -> bool:
         try:
             last = cast(list[_Entry], await self._redis.xrevrange(self.key(prediction_id), count=1))
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             logger.warning("event bus: Redis unavailable (%s)", exc)
             return False
         return bool(last) and text(last[0][1][b"k"]) == DONE
@@ -191,7 +189,7 @@ class RedisEventBus(EventBus):
     async def _read(self, key: str, after: str) -> list[_Entry]:
         try:
             return cast(list[_Entry], await self._redis.xrange(key, min=after, count=PAGE))
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             logger.warning("event bus: Redis unavailable (%s)", exc)
             return []
 

@@ -18,9 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from redis.exceptions import RedisError
-
-from modelyard._redis import connect, follow, text
+from modelyard._redis import UNAVAILABLE, connect, follow, text
 from modelyard.core.errors import ServiceUnavailable
 from modelyard.queue import _redis_scripts as scripts
 from modelyard.queue.base import Queue, QueueItem
@@ -127,7 +125,7 @@ class RedisQueue(Queue):
                 added, *_ = await pipe.execute()
             if added:
                 await self._demand(item.hardware, +1)
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise QueueUnavailable() from exc
         self._wake(q)
 
@@ -141,7 +139,7 @@ class RedisQueue(Queue):
             try:
                 item = await self._lease_now(queue)
                 backoff = 0.05
-            except RedisError as exc:
+            except UNAVAILABLE as exc:
                 logger.warning("queue %s: Redis unavailable (%s), retrying", queue, exc)
                 item, wait = None, backoff
                 backoff = min(MAX_BACKOFF, backoff * 2)
@@ -186,7 +184,7 @@ class RedisQueue(Queue):
             )
             if acked:
                 await self._redis.hdel(self.keys.where, prediction_id)
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise QueueUnavailable() from exc
 
     async def remove(self, prediction_id: str) -> bool:
@@ -201,20 +199,20 @@ class RedisQueue(Queue):
             if removed:
                 await self._redis.hdel(self.keys.where, prediction_id)
                 await self._demand(text(removed[0]), -1)
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise QueueUnavailable() from exc
         return bool(removed)
 
     async def depth(self, queue: str) -> int:
         try:
             return int(await self._redis.zcard(self.keys.of(queue)[1]))
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise QueueUnavailable() from exc
 
     async def oldest_age(self, queue: str, now: float) -> float:
         try:
             head = await self._redis.zrange(self.keys.of(queue)[1], 0, 0, withscores=True)
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise QueueUnavailable() from exc
         return max(0.0, now - float(head[0][1])) if head else 0.0
 
@@ -225,7 +223,7 @@ class RedisQueue(Queue):
                 for name in names:
                     pipe.zcard(self.keys.of(name)[1])
                 depths = await pipe.execute()
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise QueueUnavailable() from exc
         return [name for name, depth in zip(names, depths, strict=True) if depth]
 
@@ -262,7 +260,7 @@ class RedisQueue(Queue):
                         await self._demand(text(hardware), +1)
                     if got:
                         self._wake(queue)
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise QueueUnavailable() from exc
         if back:
             logger.warning("put %d unacked leases back on their queues: %s", len(back), back)
@@ -299,7 +297,7 @@ class RedisQueue(Queue):
                 if time.monotonic() >= next_reclaim:
                     next_reclaim = time.monotonic() + self.lease_ttl / 2
                     await self.reclaim()
-            except (RedisError, QueueUnavailable) as exc:
+            except (*UNAVAILABLE, QueueUnavailable) as exc:
                 logger.warning("queue upkeep failed (Redis unavailable?): %s", exc.__cause__ or exc)
 
     def _woken(self, fields: dict[bytes, bytes]) -> None:
