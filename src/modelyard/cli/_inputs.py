@@ -70,7 +70,9 @@ class InputSchema:
             raise InputError(f"unknown input {quoted} (the model's inputs: {known})")
 
     def typed(self, key: str, values: list[str]) -> Any:
-        prop = self.resolve(self.properties.get(key, {}))
+        if key not in self.properties:  # no schema yet: text as given, repeated keys a list
+            return values if len(values) > 1 else self._scalar(key, values[0], {})
+        prop = self.resolve(self.properties[key])
         if _type_of(prop) == "array":
             items = self.resolve(prop.get("items") or {})
             if len(values) == 1 and values[0].lstrip().startswith("["):
