@@ -29,7 +29,9 @@ from tests.web.conftest import (
     snap,
 )
 
-pytestmark = [pytest.mark.web, pytest.mark.timeout(900)]
+# The first test also waits for the catalog build (BUILD_TIMEOUT_S on a machine without cached
+# environments).
+pytestmark = [pytest.mark.web, pytest.mark.timeout(1800)]
 
 DONE = "#result .panel[data-done=true]"
 # Set before Run: on the first streamed token, note whether the prediction had finished.
