@@ -66,6 +66,15 @@ _VERSION_REF = {
 _MIN_INSTANCES = {"type": "integer", "minimum": 0, "maximum": MAX_MIN_INSTANCES}
 _MAX_INSTANCES = {"type": "integer", "minimum": 0, "maximum": MAX_MAX_INSTANCES}
 _CREATE = (402, 404, 422)  # billing required, unknown model, invalid input
+# A prediction on a model or deployment named in the path.
+_NAMED_CREATE = Op(
+    201,
+    schema="Prediction",
+    errors=_CREATE,
+    body=_json_body(_PREDICTION_BODY),
+    body_required=False,
+    headers=_PREFER,
+)
 
 ROUTES: dict[tuple[str, str], Op] = {
     ("GET", "/health"): Op(auth=False),
@@ -87,22 +96,8 @@ ROUTES: dict[tuple[str, str], Op] = {
         body=_json_body({"version": _VERSION_REF, **_PREDICTION_BODY}, ("version",)),
         headers=_PREFER,
     ),
-    ("POST", "/v1/models/{owner}/{name}/predictions"): Op(
-        201,
-        schema="Prediction",
-        errors=_CREATE,
-        body=_json_body(_PREDICTION_BODY),
-        body_required=False,
-        headers=_PREFER,
-    ),
-    ("POST", "/v1/deployments/{owner}/{name}/predictions"): Op(
-        201,
-        schema="Prediction",
-        errors=_CREATE,
-        body=_json_body(_PREDICTION_BODY),
-        body_required=False,
-        headers=_PREFER,
-    ),
+    ("POST", "/v1/models/{owner}/{name}/predictions"): _NAMED_CREATE,
+    ("POST", "/v1/deployments/{owner}/{name}/predictions"): _NAMED_CREATE,
     ("GET", "/v1/predictions/{prediction_id}"): Op(schema="Prediction", errors=(404,)),
     ("POST", "/v1/predictions/{prediction_id}/cancel"): Op(schema="Prediction", errors=(404,)),
     ("GET", "/v1/predictions/{prediction_id}/webhooks"): Op(errors=(404,)),
