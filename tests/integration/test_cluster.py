@@ -319,3 +319,29 @@ def test_a_worker_drains_on_sigterm_and_exits_0(
         assert wait_terminal(http, [pid], timeout=30)[pid]["status"] == "succeeded"
         states = {w["name"]: w["state"] for w in http.get("/v1/workers").json()["results"]}
         assert states[_name(cluster, worker)] == "stopped"
+
+
+def test_a_paused_worker_declared_lost_stops_when_it_wakes(
+    cluster_factory: Callable[..., Cluster],
+) -> None:
+    cluster = cluster_factory(MODELYARD_WORKER_LOST_AFTER="4")
+    cluster.push("sleeper", "admin/sleeper")
+    paused = cluster.workers[0]
+    assert paused.process is not None
+    paused.process.send_signal(signal.SIGSTOP)  # silent, but not dead
+    with cluster.http() as http:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = {w["name"]: w["state"] for w in http.get("/v1/workers").json()["results"]}
+            if states["worker-0"] == "lost":
+                break
+            time.sleep(0.5)
+        assert states["worker-0"] == "lost", states
+        paused.process.send_signal(signal.SIGCONT)
+        # It learns at its next heartbeat that it was given up on, and stops.
+        paused.process.wait(60)
+        paused.process = None
+        pid = create(http, "admin/sleeper", input={"seconds": 0.1})
+        assert wait_terminal(http, [pid], timeout=120)[pid]["status"] == "succeeded"
+        states = {w["name"]: w["state"] for w in http.get("/v1/workers").json()["results"]}
+        assert states == {"worker-0": "lost", "worker-1": "active"}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.timeutil import utcnow
@@ -124,10 +125,19 @@ class WorkerLoops:
         await release_worker(self.platform, self.registration.name, WORKER_RESTARTED, "restarted")
         await self.registration.register()
         return [
-            asyncio.ensure_future(self.registration.run()),
+            asyncio.ensure_future(self._beat_until_lost()),
             asyncio.ensure_future(self._follow_deployments()),
             asyncio.ensure_future(self._follow_cancels()),
         ]
+
+    async def _beat_until_lost(self) -> None:
+        """Heartbeat; once the cluster has declared this worker lost (it was silent too long),
+        what it runs has already failed: kill the model processes and stop, so that a restart
+        registers afresh instead of running work nobody will record."""
+        await self.registration.run()
+        logger.error("this worker was declared lost: stopping its instances and exiting")
+        self.platform.kill_instances()
+        os.kill(os.getpid(), signal.SIGTERM)
 
     async def _follow_deployments(self) -> None:
         while True:
