@@ -53,9 +53,6 @@ class PendingBuilds:
         self._builds: dict[int, _Build] = {}
         self._released: set[str] = set()
 
-    def is_building(self, version_pk: int) -> bool:
-        return version_pk in self._builds
-
     def started(self, version_pk: int) -> None:
         """A build of this version began in this process."""
         self._builds.setdefault(version_pk, _Build())
