@@ -32,11 +32,12 @@ TERMINAL = ("succeeded", "failed", "canceled")
 def cluster_factory(tmp_path: Path, shared_envs_dir: Path) -> Iterator[Callable[..., Cluster]]:
     made: list[Cluster] = []
 
-    def make(**settings: str) -> Cluster:
+    def make(worker_settings: list[dict[str, str]] | None = None, **settings: str) -> Cluster:
         cluster = Cluster(
             tmp_path / f"cluster{len(made)}",
             shared_envs_dir,
             {"MODELYARD_ALLOW_PRIVATE_NETWORKS": "1", **settings},
+            worker_settings=worker_settings or [],
         )
         made.append(cluster)
         return cluster.start()
@@ -345,3 +346,35 @@ def test_a_paused_worker_declared_lost_stops_when_it_wakes(
         assert wait_terminal(http, [pid], timeout=120)[pid]["status"] == "succeeded"
         states = {w["name"]: w["state"] for w in http.get("/v1/workers").json()["results"]}
         assert states == {"worker-0": "lost", "worker-1": "active"}
+
+
+def test_gpu_work_runs_on_the_worker_that_has_the_gpu(
+    cluster_factory: Callable[..., Cluster],
+) -> None:
+    cluster = cluster_factory(worker_settings=[{}, {"MODELYARD_HARDWARE": "gpu-t4=1"}])
+    version = cluster.push("gpu-reporter", "admin/gpu-reporter")
+    with cluster.http() as http:
+        deadline = time.monotonic() + 30  # the API replicas offer what the workers have
+        while time.monotonic() < deadline:
+            skus = {h["sku"] for h in http.get("/v1/hardware").json()}
+            if "gpu-t4" in skus:
+                break
+            time.sleep(0.5)
+        assert skus == {"cpu", "gpu-t4"}
+        r = http.post(
+            "/v1/deployments",
+            json={
+                "name": "gpu",
+                "model": "admin/gpu-reporter",
+                "version": version,
+                "hardware": "gpu-t4",
+                "min_instances": 0,
+                "max_instances": 1,
+            },
+        )
+        assert r.status_code in (200, 201), r.text
+        ids = [_create_on_deployment(http, "admin/gpu", {"seconds": 0.1}) for _ in range(4)]
+        results = wait_terminal(http, ids, timeout=180)
+        assert {r["output"] for r in results.values()} == {"0"}, results  # CUDA_VISIBLE_DEVICES
+        listed = http.get("/v1/instances?all=1").json()["results"]
+        assert {i["worker"] for i in listed if i["deployment"] == "admin/gpu"} == {"worker-1"}

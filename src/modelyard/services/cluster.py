@@ -21,6 +21,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.timeutil import utcnow
+from modelyard.runtime.hardware import SKU_NAMES, HardwareSku, inventory
 from modelyard.runtime.pools import InstanceInfo, PoolConfig
 from modelyard.services.leader import release_worker
 from modelyard.services.placement import deployment_queue
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 WORKER_RESTARTED = (
     "The worker running this prediction restarted, so its result is unknown. Run it again."
 )
+HARDWARE_EVERY = 5.0  # seconds between an API replica's reads of the workers' hardware
 DEPLOYMENTS_EVERY = 2.0  # seconds between a worker's reads of the deployments table
 
 
@@ -65,6 +67,34 @@ class RemoteRuntime:
 
     def pool_config(self, queue: str) -> PoolConfig | None:
         return None
+
+
+async def follow_worker_hardware(platform: Platform) -> None:
+    """An API replica offers the hardware of the cluster's live workers (each GPU SKU with the
+    most devices one worker has, since an instance's GPUs are on one machine), with what
+    MODELYARD_HARDWARE declares; read every HARDWARE_EVERY seconds."""
+    while True:
+        try:
+            async with platform.db.connect() as conn:
+                rows = await workers_store.list_workers(conn)
+            platform.offer_hardware(cluster_inventory(platform.settings.hardware, rows))
+        except Exception:  # the database may be briefly away: the last offer stands
+            logger.warning("reading the workers' hardware failed", exc_info=True)
+        await asyncio.sleep(HARDWARE_EVERY)
+
+
+def cluster_inventory(declared: str, workers: list[dict[str, Any]]) -> list[HardwareSku]:
+    counts = {sku.sku: len(sku.gpu_indexes) for sku in inventory(declared) if sku.is_gpu}
+    for worker in workers:
+        if worker["state"] in ("active", "draining"):
+            for entry in worker["hardware"]:
+                if entry["sku"] != "cpu":
+                    counts[entry["sku"]] = max(counts.get(entry["sku"], 0), entry["count"])
+    return [HardwareSku("cpu", SKU_NAMES["cpu"])] + [
+        HardwareSku(sku, SKU_NAMES.get(sku, sku), tuple(range(count)))
+        for sku, count in sorted(counts.items())
+        if count
+    ]
 
 
 class InstanceSlots:

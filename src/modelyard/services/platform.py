@@ -38,7 +38,7 @@ from modelyard.services import instances as instances_service
 from modelyard.services import pending_builds
 from modelyard.services.billing import InstanceBilling
 from modelyard.services.catalog import Catalog
-from modelyard.services.cluster import RemoteRuntime, WorkerLoops
+from modelyard.services.cluster import RemoteRuntime, WorkerLoops, follow_worker_hardware
 from modelyard.services.execution import Execution
 from modelyard.services.inputs import InputResolver
 from modelyard.services.leader import Leader
@@ -179,6 +179,10 @@ class Platform:
             self._hardware = inventory(self.settings.hardware)
         return self._hardware
 
+    def offer_hardware(self, skus: list[HardwareSku]) -> None:
+        """An API replica offers what the cluster's workers have (services/cluster.py)."""
+        self._hardware = skus
+
     def _make_instance(self, spec: InstanceSpec) -> Instance:
         instance = Instance(
             spec,
@@ -221,6 +225,7 @@ class Platform:
             self._tasks.append(asyncio.ensure_future(self.leader.run()))
         if self.role == "api":  # a token revoked on another replica stops working here too
             self._tasks.append(asyncio.ensure_future(self.authenticator.follow()))
+            self._tasks.append(asyncio.ensure_future(follow_worker_hardware(self)))
         self._tasks.append(asyncio.ensure_future(self.webhooks.sender.run()))
         if self.retention.period is not None and self.role != "worker":
             self._tasks.append(asyncio.ensure_future(self.retention.run()))
