@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     worker_name: str | None = None
     worker_capacity: int = Field(default=0, ge=0)  # model instances at once; 0: one per CPU
     heartbeat_interval: float = Field(default=5.0, gt=0)
-    worker_lost_after: float = Field(default=30.0, gt=0)
+    worker_lost_after: float = Field(default=20.0, gt=0)  # + one leader tick: lost within 25 s
     reconcile_after: float = Field(default=10.0, gt=0)  # a `starting` prediction's age
 
     @model_validator(mode="after")
