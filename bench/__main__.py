@@ -117,6 +117,9 @@ class Platform:
             source_dir=self.data_dir / source,
             venv_dir=Path(venv),
             predict_ref=ref,
+            # A bare baseline runs as the environment's owner: it must not write bytecode into
+            # it (a sandboxed instance cannot), or every later boot measures faster than real.
+            extra_env={"PYTHONDONTWRITEBYTECODE": "1"},
         )
 
     def stop(self) -> None:

@@ -78,10 +78,7 @@ async def coglet_boot(spec: InstanceSpec, tmp: Path) -> float:
     """
     port = _processes.free_port()
     env = _environment(spec, tmp, venv=spec.venv_dir, sandboxed=False)
-    env["PORT"] = str(port)
-    # As in a sandbox, where the environment is read-only: run as its owner, this baseline
-    # would otherwise write bytecode into it and speed up every later boot of the platform's.
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PORT"] = str(port)  # spec.extra_env (Platform.spec) keeps bytecode out of the env
     argv = [spec.venv_dir / "bin" / "python", "-c", _processes.BOOTSTRAP, "--host", "127.0.0.1"]
     began = time.time()
     process = await asyncio.create_subprocess_exec(
