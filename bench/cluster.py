@@ -26,6 +26,10 @@ from tests.integration.harness import Server
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CLIENTS = 8
+UNLIMITED = {  # the benchmark measures the platform, not its rate limits
+    "MODELYARD_RATE_LIMIT_CREATE": "100000000/min",
+    "MODELYARD_RATE_LIMIT_OTHER": "100000000/min",
+}
 
 
 def caller(base: str, token: str, version: str, inputs: dict[str, object]) -> Callable[[], None]:
@@ -65,7 +69,7 @@ def scaling_run(root: Path, envs: Path, workers: int, seconds: float) -> float:
     cluster = Cluster(
         root,
         envs,
-        {"MODELYARD_WORKER_CAPACITY": "2", "MODELYARD_MAX_INSTANCES": "4"},
+        {"MODELYARD_WORKER_CAPACITY": "2", "MODELYARD_MAX_INSTANCES": "4", **UNLIMITED},
         worker_count=workers,
     ).start()
     try:
@@ -96,7 +100,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         print("embedded: modelyard serve")
-        serve = Server(data_dir=root / "serve" / "data", envs_dir=envs)
+        serve = Server(data_dir=root / "serve" / "data", envs_dir=envs, settings=UNLIMITED)
         serve.data_dir.parent.mkdir(parents=True)
         serve.start()
         try:
@@ -105,7 +109,7 @@ def main() -> None:
         finally:
             serve.stop()
         print("cluster: 2 modelyard api + 1 modelyard worker")
-        cluster = Cluster(root / "cluster", envs, worker_count=1).start()
+        cluster = Cluster(root / "cluster", envs, UNLIMITED, worker_count=1).start()
         try:
             version = cluster.push(HERE / "models" / "noop", "admin/noop")
             bases = [api.url for api in cluster.apis]
