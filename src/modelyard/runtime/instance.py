@@ -931,6 +931,9 @@ def _environment(
     )
     if spec.mode == "train":
         env.update(COG_TRAIN_TYPE_STUB=spec.predict_ref, MODELYARD_COGLET_MODE="train")
+        # A training's logs come by webhook; coglet's 0.5 s throttle drops a line that follows
+        # another within it, with no trailing send, so a step's line would wait for the next.
+        env["COG_THROTTLE_RESPONSE_INTERVAL"] = "0"
     else:
         env["COG_PREDICT_TYPE_STUB"] = spec.predict_ref
     if spec.setup_timeout is not None:  # coglet ignores fractions ("0.5" means no timeout)
