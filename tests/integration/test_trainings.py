@@ -244,6 +244,8 @@ for _ in range(600):
 out["done"] = [t.status, t.output.version if t.output else None]
 slow = client.trainings.create(model_owner=owner, model_name=name, version_id=version,
                                destination=dest, input={"lines": data, "pause": 60})
+while client.trainings.get(training_id=slow.id).status == "starting":
+    time.sleep(0.2)
 out["canceled"] = client.trainings.cancel(training_id=slow.id).status
 out["listed"] = [x.id for x in client.trainings.list().results][:2]
 out["ids"] = [slow.id, t.id]

@@ -26,6 +26,12 @@ const slow = await replicate.trainings.create(owner, name, version, {
   destination,
   input: { lines, pause: 60 },
 });
+// Canceled while it runs (a cancel racing the start is the scheduler's, not this test's).
+let running = slow;
+while (running.status === "starting") {
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  running = await replicate.trainings.get(slow.id);
+}
 results.canceled = (await replicate.trainings.cancel(slow.id)).status;
 const page = await replicate.trainings.list();
 results.listed = page.results.some((t) => t.id === training.id);
