@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from modelyard._redis import UNAVAILABLE, connect, follow, text
+from modelyard.core.tasks import cancel_all
 from modelyard.events.base import DONE, Event, EventBus
 
 logger = logging.getLogger(__name__)
@@ -72,9 +73,7 @@ class RedisEventBus(EventBus):
 
     async def close(self) -> None:
         await self.flush(timeout=5.0)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks)
         self._tasks = []
         await self._redis.aclose()
 

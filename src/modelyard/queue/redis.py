@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from modelyard._redis import UNAVAILABLE, connect, follow, text
 from modelyard.core.errors import ServiceUnavailable
+from modelyard.core.tasks import cancel_all
 from modelyard.queue import _redis_scripts as scripts
 from modelyard.queue.base import Queue, QueueItem
 
@@ -93,9 +94,7 @@ class RedisQueue(Queue):
             ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks)
         self._tasks = []
         await self._redis.aclose()
 
