@@ -99,7 +99,7 @@ def test_isolation_matrix(world: dict) -> None:  # type: ignore[type-arg]
         ("GET", "/v1/models/admin/public", None, (200, 200, 200)),
         ("GET", f"/v1/models/admin/public/versions/{versions['admin/public']}", None, (200,) * 3),
         ("DELETE", "/v1/models/admin/public", None, (404, 404, 404)),
-        ("POST", "/v1/models/alice/private/predictions", {"input": {"text": "x"}}, (201, 422, 422)),
+        ("POST", "/v1/models/alice/private/predictions", {"input": {"text": "x"}}, (201, 404, 404)),
         ("POST", "/v1/predictions", {"version": va, "input": {"text": "x"}}, (201, 422, 422)),
         ("POST", "/v1/predictions", {"version": f"acme/team:{vo}", "input": {}}, (422, 422, 422)),
         ("POST", "/v1/predictions", {"version": vo, "input": {"text": "x"}}, (201, 422, 201)),
