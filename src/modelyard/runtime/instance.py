@@ -202,6 +202,8 @@ class Instance:
         self._setup_output: list[bytes] = []
         self._setup_done = asyncio.Event()
         self._runs: dict[str, _Run] = {}
+        # Cancels that came before their prediction was admitted (see `cancel`).
+        self._canceled_early: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._drained = asyncio.Event()
         self._drained.set()
@@ -401,10 +403,13 @@ class Instance:
         coglet is asked to cancel (repeatedly, in case one request is lost). If the prediction
         is still running after the instance's `cancel_grace` seconds (e.g. stuck in a C call),
         the process group is killed: the prediction then ends `canceled`, other predictions on
-        the instance end `failed`, and the instance is `failed`. Unknown ids are ignored.
+        the instance end `failed`, and the instance is `failed`. A cancel for an id this instance
+        has not admitted yet (its runtime assigned it here and is still marking it started) is
+        kept: when that prediction arrives it ends `canceled` without reaching the model.
         """
         run = self._runs.get(prediction_id)
         if run is None:
+            self._canceled_early.add(prediction_id)
             return
         run.cancel_requested = True
         await self._enforce_cancel(run)
@@ -675,12 +680,19 @@ class Instance:
         run = _Run(prediction_id)
         if self.spec.mode == "train":
             run.feed = _training.WebhookFeed()
+        if prediction_id in self._canceled_early:
+            self._canceled_early.discard(prediction_id)
+            run.cancel_requested = True
         self._runs[prediction_id] = run
         self._drained.clear()
         self.idle_since = None
         if len(self._runs) >= self.spec.concurrency:
             self.state = "busy"
         return run
+
+    def forget_cancel(self, prediction_id: str) -> None:
+        """A prediction assigned here ended without running: drop its early cancel, if any."""
+        self._canceled_early.discard(prediction_id)
 
     def _release(self, run: _Run) -> None:
         if self._runs.pop(run.id, None) is None:

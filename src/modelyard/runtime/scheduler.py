@@ -622,6 +622,7 @@ class Scheduler:
             member.served += 1 if started else 0
             member.last_used = time.monotonic()
             self._wake.set()
+            instance.forget_cancel(pid)
             if not redelivered:
                 self.running.pop(pid, None)
                 await self._ack(pid)

@@ -493,3 +493,22 @@ async def test_path_outputs_go_to_the_upload_url(
     assert received == [(path, "up1", b"file body")]
     assert Output(f"https://files.test{path}", 0) in events
     assert events[-1].output == f"https://files.test{path}"
+
+
+async def test_a_cancel_before_the_prediction_is_admitted_is_kept(
+    make_model: ModelFactory, start_instance: InstanceFactory
+) -> None:
+    """The runtime may cancel a prediction it assigned here before the instance has it."""
+    instance = await start_instance(make_model(SLEEPY_MODEL, inputs=SLEEPY_INPUTS))
+    await instance.cancel("early")
+    began = time.monotonic()
+    events = events_only(await collect(instance, "early", {"seconds": 30}))
+    assert time.monotonic() - began < 5
+    assert [type(e) for e in events] == [Done] and events[-1].status == "canceled"
+    events = events_only(await collect(instance, "later", {"seconds": 0}))
+    assert events[-1].status == "succeeded"
+    instance.forget_cancel("never-came")  # a prediction that ended before it ran here
+    await instance.cancel("never-came")
+    instance.forget_cancel("never-came")
+    events = events_only(await collect(instance, "never-came", {"seconds": 0}))
+    assert events[-1].status == "succeeded"

@@ -65,6 +65,9 @@ class FakeInstance:
     async def cancel(self, prediction_id: str) -> None:
         return None
 
+    def forget_cancel(self, prediction_id: str) -> None:
+        return None
+
     async def predict(
         self, prediction_id: str, input: dict[str, Any], *, context: Any = None
     ) -> AsyncIterator[Any]:
