@@ -24,6 +24,7 @@ from modelyard.accounts import (
 from modelyard.billing import Meter, load_prices
 from modelyard.core.errors import NotFound, ServiceUnavailable
 from modelyard.core.states import Status
+from modelyard.core.tasks import cancel_all
 from modelyard.events import make_bus
 from modelyard.files import make_storage
 from modelyard.queue import make_queue
@@ -263,9 +264,7 @@ class Platform:
         await self.runtime.shutdown(grace=grace)
         if self.worker is not None:
             await self.worker.registration.stopped()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks)  # the leader's and heartbeats' loops talk to Redis
         await self.webhooks.close()
         await self.bus.close()  # after the last terminal events, which it still sends
         await self.queue.close()
