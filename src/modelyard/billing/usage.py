@@ -22,8 +22,9 @@ def summarize(
 ) -> dict[str, Any]:
     """`{start, end, total_usd, groups: [{key, predictions, trainings, seconds, usd}]}`.
 
-    `predictions` and `trainings` count their entries; `seconds` and `usd` add up every entry, so instance
-    setup and idle time count in their group too and `total_usd` is the ledger's total.
+    `predictions` and `trainings` count their entries; `seconds` and `usd` add up every entry,
+    so instance setup and idle time count in their group too and `total_usd` is the ledger's
+    total.
     """
     if group_by not in GROUPS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPS)}.")

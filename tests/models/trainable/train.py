@@ -14,7 +14,7 @@ def train(
     fail: bool = Input(default=False, description="Raise instead of training"),
 ) -> TrainingOutput:
     learned = [line.strip() for line in lines.read_text().splitlines() if line.strip()]
-    for number, line in enumerate(learned, 1):
+    for number in range(1, len(learned) + 1):
         print(f"learning line {number}/{len(learned)}", flush=True)
         deadline = time.monotonic() + pause
         while time.monotonic() < deadline:  # short sleeps: a cancel lands between them
