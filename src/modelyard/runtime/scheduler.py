@@ -265,7 +265,10 @@ class Scheduler:
         depth = await self._dispatch(pool) + len(pool.redeliveries)
         if not self._stopping and not self.draining and not pool.retired:
             oldest_wait = await self._oldest_wait(pool) if depth else 0.0
-            idle = await self._idle_queues() if depth and pool.config.gpus else set()
+            # Queues with nothing waiting: their idle instances may make room (for GPUs, or
+            # on a cluster worker at its capacity).
+            evicting = pool.config.gpus or self.capacity is not None
+            idle = await self._idle_queues() if depth and evicting else set()
             self._scale_up(pool, depth, now, oldest_wait, idle)
         self._scale_down(pool, depth, now)
         if (
@@ -320,7 +323,10 @@ class Scheduler:
             wanted = max(wanted, config.min_instances - len(active))
         wanted = min(wanted, config.max_instances - len(active))
         if self.capacity is not None:  # a cluster worker runs at most this many instances
-            wanted = min(wanted, self.capacity - len(self._members()))
+            room = self.capacity - len(self._members())
+            if wanted > 0 and room <= 0 and not self._leaving:
+                self._evict_idle(pool, idle)  # a full worker: an idle instance makes way
+            wanted = min(wanted, room)
         if wanted > 0 and now < self._slot_retry.get(pool.queue, 0.0):
             return  # the cluster's other workers hold every slot; ask again shortly
         for _ in range(wanted):
@@ -395,13 +401,18 @@ class Scheduler:
         sku = pool.config.hardware
         if self._freeing[sku]:
             return  # an instance is already on its way out: its GPUs come back soon
+        self._evict_idle(pool, idle, gpu_sku=sku)
+
+    def _evict_idle(self, pool: Pool, idle: set[str], gpu_sku: str | None = None) -> None:
+        """Stop the least recently used idle instance of another queue with nothing waiting
+        (one holding `gpu_sku` GPUs, when given), unless its pool keeps it warm."""
         candidates = [
             (other, m)
             for other in self.pools.values()
             if other is not pool and other.queue in idle
             for m in other.members
-            if m.gpus and m.config.hardware == sku and m.ready and not m.in_flight
-            if not other.protects(m)
+            if m.ready and not m.in_flight and not other.protects(m)
+            if gpu_sku is None or (m.gpus and m.config.hardware == gpu_sku)
         ]
         if not candidates:
             return

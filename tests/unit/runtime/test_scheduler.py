@@ -264,6 +264,31 @@ async def test_gpus_are_never_shared_and_idle_ones_are_evicted(make: Factory) ->
     assert len(evicted) == 1 and evicted[0].gpus == tuple(outputs[2])
 
 
+async def test_a_full_worker_evicts_an_idle_instance_for_other_work(make: Factory) -> None:
+    """A cluster worker at its capacity stops the least recently used idle instance of a
+    queue with nothing waiting, rather than leaving new work to wait out the idle timeout."""
+    scheduler, sink, queue = make(idle_timeout=300)
+    scheduler.capacity = 2
+    for name in ("a", "b", "c", "warm"):
+        sink.configs[name] = config(name, min_instances=1 if name == "warm" else 0)
+    await scheduler.configure("warm")
+    first = await submit(queue, sink, "a", 1)
+    await until(lambda: first[0] in sink.done)
+    assert sorted(i.queue for i in live(scheduler)) == ["a", "warm"]
+    [waiting] = await submit(queue, sink, "b", 1)
+    await until(lambda: waiting in sink.done)
+    assert sink.done[waiting].status == "succeeded"
+    assert sorted(i.queue for i in live(scheduler)) == ["b", "warm"]  # never above capacity
+    evicted = [r for r in sink.records if r.stop_reason == "evicted" and r.state == "stopped"]
+    assert [r.queue for r in evicted] == ["a"]
+    busy = await submit(queue, sink, "b", 1, seconds=0.4)
+    await until(lambda: busy[0] in sink.started_on)
+    [blocked] = await submit(queue, sink, "c", 1)
+    await asyncio.sleep(0.2)
+    assert blocked not in sink.started_on  # the busy one and the warm minimum both stay
+    await until(lambda: blocked in sink.done)
+
+
 async def test_warm_minimum_is_never_evicted(make: Factory) -> None:
     scheduler, sink, queue = make(hardware="gpu-t4=1")
     sink.configs["warm"] = config("w", hardware="gpu-t4", gpus=1, min_instances=1)
