@@ -20,6 +20,11 @@ logger = logging.getLogger(__name__)
 UNAVAILABLE = (RedisError, OSError)
 
 
+# Longer than any blocking read we make (FOLLOW_BLOCK_MS): redis-py's default read timeout
+# (5 s) equals the block time, so every quiet XREAD ended in a TimeoutError and a reconnect.
+SOCKET_TIMEOUT = 15.0
+
+
 def connect(url: str) -> aioredis.Redis:
     """A client that retries a failed command with backoff (a few seconds) before raising."""
     retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=6)
@@ -28,6 +33,8 @@ def connect(url: str) -> aioredis.Redis:
         retry=retry,
         retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
         health_check_interval=10,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=5.0,
     )
 
 
