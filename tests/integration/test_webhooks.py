@@ -104,7 +104,13 @@ def test_completed_is_retried_with_the_same_id(server: Server) -> None:
         found = rec.wait_for(3, timeout=30)
         ids = {d.headers["webhook-id"] for d in found}
         assert len(found) == 3 and len(ids) == 1
-        attempts = http.get(f"/v1/predictions/{prediction_id}/webhooks").json()["results"]
+        # An attempt is recorded once its answer is back: the last one may land just after.
+        deadline = time.monotonic() + 10
+        while True:
+            attempts = http.get(f"/v1/predictions/{prediction_id}/webhooks").json()["results"]
+            if len(attempts) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
     assert [a["status_code"] for a in attempts] == [500, 500, 200]
     assert attempts[0]["error"] and attempts[-1]["error"] is None
     assert {a["webhook_id"] for a in attempts} == ids
