@@ -69,7 +69,7 @@ def test_killed_idle_instance_is_replaced_before_work_reaches_it(
             os.kill(pid, signal.SIGKILL)
             # Right after the kill, with no pause: it must run on a fresh instance.
             after = run_sync(http, 0)
-            assert after["status"] == "succeeded", (round_, after)
+            assert after["status"] == "succeeded", (round_, after["error"], after["logs"])
             assert after["output"] == "slept 0"
             assert the_worker(sleeper) != worker
 

@@ -104,6 +104,7 @@ _SHUTDOWN_WAIT = 2.0
 _TERM_WAIT = 1.0
 _WORKER_MARKER = b"_run_worker"  # coglet's worker: python -c "...coglet.server._run_worker()"
 _WORKER_DIED = "the model worker crashed (its process exited)"
+_ORPHAN_GRACE = 1.0  # seconds coglet gets to end what a dead worker had
 
 
 @dataclass(frozen=True)
@@ -796,6 +797,10 @@ class Instance:
                         continue
                     done = True
                 yield event
+        if not done and held is None and not run.started and not run.cancel_requested:
+            # The stream broke before coglet said `start`: nothing of it ran.
+            await self._lost(run, "", [])
+            raise Undelivered(f"The model instance {self.id} broke before it took {run.id}")
         if held is not None:
             yield held
         if not done:
@@ -878,6 +883,24 @@ class Instance:
         self._unwatch_worker()
         if not self._stopping:
             self._fail(_WORKER_DIED)
+            if self._runs:
+                self._background(self._end_orphaned_runs())
+
+    async def _end_orphaned_runs(self) -> None:
+        """The worker died with predictions in flight. coglet usually reports them; one sent
+        at the moment of the death can be left waiting on coglet forever. After a moment the
+        process group is killed, so every such stream breaks and its prediction ends (or, when
+        it never reached the model, runs elsewhere)."""
+        deadline = time.monotonic() + _ORPHAN_GRACE
+        while self._runs and time.monotonic() < deadline and not self._exited.is_set():
+            await asyncio.sleep(0.05)
+        if self._runs and not self._exited.is_set():
+            logger.warning(
+                "instance %s: %d prediction(s) still waiting on a dead worker, killing",
+                self.id,
+                len(self._runs),
+            )
+            self.kill(_WORKER_DIED)
 
     def _unwatch_worker(self) -> None:
         fd, self._worker_fd = self._worker_fd, None

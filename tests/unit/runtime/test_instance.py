@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import json
 import os
@@ -284,6 +285,26 @@ async def test_worker_killed_mid_prediction_fails_it_as_a_crash(
     assert done.error == CRASHED.format(reason="the model worker crashed")
     assert instance.state == "failed"
     assert await instance.healthy() is False
+
+
+async def test_a_prediction_coglet_never_ends_after_its_worker_died_is_ended(
+    make_model: ModelFactory, start_instance: InstanceFactory
+) -> None:
+    """coglet can leave a prediction sent as its worker died waiting forever (here: coglet is
+    stopped, so it can never answer); the instance kills its processes and the run ends."""
+    instance = await start_instance(make_model(SLEEPY_MODEL, inputs=SLEEPY_INPUTS))
+    task = await until_started(instance, "o1", {"seconds": 30}, until=Log)
+    (worker,) = _processes.children(instance.pid)
+    assert instance.pid is not None
+    os.kill(instance.pid, signal.SIGSTOP)
+    try:
+        os.kill(worker, signal.SIGKILL)
+        events = await asyncio.wait_for(task, 10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(instance.pid, signal.SIGCONT)
+    assert events[-1].status == "failed" and "crashed" in (events[-1].error or "")
+    assert instance.state == "failed"
 
 
 async def test_worker_killed_while_idle_is_noticed_without_a_health_check(
