@@ -47,7 +47,12 @@ test: $(STAMP) $(STAINLESS) $(NODE_CLIENT) sandbox
 CLUSTER_SUITES := tests/integration/test_python_client.py tests/integration/test_streaming.py \
 	tests/integration/test_webhooks.py tests/integration/test_files.py \
 	tests/integration/test_deployments.py tests/integration/test_isolation.py \
-	tests/integration/test_openai.py tests/integration/test_cluster.py
+	tests/integration/test_openai.py tests/integration/test_trainings.py \
+	tests/integration/test_compatibility.py tests/integration/test_cli.py \
+	tests/integration/test_cog_examples.py tests/integration/test_faults.py \
+	tests/integration/test_js_client.py tests/integration/test_stainless_client.py \
+	tests/integration/test_models_api.py tests/integration/test_validation_and_push.py \
+	tests/integration/test_cluster.py
 test-cluster: $(STAMP) sandbox
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

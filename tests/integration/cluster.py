@@ -67,6 +67,10 @@ class Cluster:
         assert self.balancer is not None
         return self.balancer.url
 
+    def verify(self) -> bool:
+        """The cluster serves plain HTTP behind its balancer: nothing to verify."""
+        return True
+
     def http(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(
             base_url=self.url,
