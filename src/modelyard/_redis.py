@@ -20,11 +20,6 @@ logger = logging.getLogger(__name__)
 UNAVAILABLE = (RedisError, OSError)
 
 
-# Longer than any blocking read we make (FOLLOW_BLOCK_MS): redis-py's default read timeout
-# (5 s) equals the block time, so every quiet XREAD ended in a TimeoutError and a reconnect.
-SOCKET_TIMEOUT = 15.0
-
-
 def connect(url: str) -> aioredis.Redis:
     """A client that retries a failed command with backoff (a few seconds) before raising."""
     retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=6)
@@ -48,6 +43,9 @@ _Entry = tuple[bytes, dict[bytes, bytes]]
 _XRead = list[tuple[bytes, list[_Entry]]] | None
 
 FOLLOW_BLOCK_MS = 5000
+# Longer than any blocking read we make: redis-py's default read timeout (5 s) equals the block
+# time, so every quiet XREAD ended in a TimeoutError and a reconnect.
+SOCKET_TIMEOUT = FOLLOW_BLOCK_MS / 1000 + 10
 MAX_BACKOFF = 2.0
 
 

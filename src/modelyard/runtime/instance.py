@@ -891,9 +891,7 @@ class Instance:
         at the moment of the death can be left waiting on coglet forever. After a moment the
         process group is killed, so every such stream breaks and its prediction ends (or, when
         it never reached the model, runs elsewhere)."""
-        deadline = time.monotonic() + _ORPHAN_GRACE
-        while self._runs and time.monotonic() < deadline and not self._exited.is_set():
-            await asyncio.sleep(0.05)
+        await _wait_event(self._drained, _ORPHAN_GRACE)  # set once the last run is released
         if self._runs and not self._exited.is_set():
             logger.warning(
                 "instance %s: %d prediction(s) still waiting on a dead worker, killing",
